@@ -1,0 +1,69 @@
+"""Platform configuration: one file, validated fields, Kubernetes-like defaults scaled down for local use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """The platform configuration file is invalid; the message names the file, the field and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProbeConfig(_Strict):
+    period_s: float = Field(0.5, gt=0, description="seconds between liveness/readiness probes")
+    timeout_s: float = Field(1.0, gt=0, description="a probe slower than this fails")
+    failure_threshold: int = Field(3, ge=1, description="consecutive liveness failures before a restart")
+
+
+class BackoffConfig(_Strict):
+    initial_s: float = Field(1.0, ge=0, description="delay before the second restart in a row (the first is immediate)")
+    max_s: float = Field(30.0, gt=0, description="cap of the doubling restart delay")
+    reset_after_s: float = Field(30.0, gt=0, description="ready this long and the backoff starts over")
+    crash_loop_restarts: int = Field(5, ge=2, description="restarts within reset_after_s that mark a crash loop")
+
+
+class ServingConfig(_Strict):
+    max_batch_size: int = Field(16, ge=1, le=256)
+    queue_delay_us: int = Field(500, ge=0, description="dynamic batcher queue delay; 0 turns the batcher off")
+    threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")
+
+
+class PlatformConfig(_Strict):
+    region: str = Field("a", pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    replicas: int = Field(2, ge=1, le=16)
+    serving: ServingConfig = ServingConfig()
+    probes: ProbeConfig = ProbeConfig()
+    backoff: BackoffConfig = BackoffConfig()
+    gateway_http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    gateway_grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    ready_timeout_s: float = Field(120.0, gt=0, description="`platform up` gives up after this long")
+
+
+def load_config(path: Path | None, **overrides: object) -> PlatformConfig:
+    """Read a YAML config (or defaults when `path` is None) and apply non-None overrides."""
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the platform config ({exc.strerror}); check the path") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of fields, e.g. `replicas: 2`")
+        data.update(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        where = str(path) if path else "platform config"
+        raise ConfigError(f"{where}: {field}: {err['msg']} (got {err.get('input')!r}); fix that field") from exc

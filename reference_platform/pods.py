@@ -1,0 +1,185 @@
+"""Pods: each one a process group started by the supervisor, killed and cleaned up as a whole.
+
+A replica is five processes (the PyTriton Python process, tritonserver, the python-backend stub and
+two helpers). Each pod runs in its own session, so its process group is the local stand-in for a
+container's cgroup: a kill takes the whole group, and nothing of it survives a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
+"""Every process of a platform carries this variable; `platform down` sweeps by it."""
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (the kernel's pick for port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, timeout_s: float = 0.2) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def child_env(platform_id: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[PLATFORM_ID_ENV] = platform_id
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    current = env.get("LD_LIBRARY_PATH", "")
+    if libdir and not current.startswith(libdir):
+        env["LD_LIBRARY_PATH"] = f"{libdir}:{current}" if current else libdir
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord:
+    """How a pod's process ended, as its parent saw it through waitpid."""
+
+    pid: int
+    returncode: int
+    at: float
+    reason: str
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal.Signals(-self.returncode).name if self.returncode < 0 else None
+
+    def to_json(self) -> dict[str, object]:
+        return {"pid": self.pid, "returncode": self.returncode, "signal": self.signal_name,
+                "at": self.at, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class ReplicaPod:
+    """One inference replica and its lifecycle bookkeeping (mutated only by its controller thread)."""
+
+    name: str
+    region: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+    role: str = "inference"
+    proc: subprocess.Popen[bytes] | None = None
+    incarnation: int = 0
+    started_at: float | None = None
+    ready_at: float | None = None
+    ready: bool = False
+    restarts: int = 0
+    crash_loop: bool = False
+    last_exit: ExitRecord | None = None
+    restart_times: list[float] = field(default_factory=list)
+    workspace: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+    def start(self, work_dir: Path, log_dir: Path, platform_id: str, serving_args: list[str]) -> None:
+        self.incarnation += 1
+        self.workspace = work_dir / f"{self.name}-{self.incarnation}"
+        shutil.rmtree(self.workspace, ignore_errors=True)
+        cmd = [sys.executable, "-m", "reference_platform.replica", "--name", self.name,
+               "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+               "--metrics-port", str(self.metrics_port), "--workspace", str(self.workspace), *serving_args]
+        logf = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=child_env(platform_id), start_new_session=True)
+        logf.close()
+        self.started_at, self.ready_at, self.ready = time.time(), None, False
+        log.info("started %s pid %d (incarnation %d)", self.name, self.proc.pid, self.incarnation)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name, "role": self.role, "region": self.region, "pid": self.pid,
+            "ready": self.ready, "started_at": self.started_at, "ready_at": self.ready_at,
+            "restarts": self.restarts, "crash_loop": self.crash_loop, "incarnation": self.incarnation,
+            "http_port": self.http_port, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port,
+            "last_exit": self.last_exit.to_json() if self.last_exit else None,
+        }
+
+
+def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process (zombies excluded) of the group still runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> int:
+    """SIGTERM the pod's main process, wait up to `grace_s`, then SIGKILL the whole group."""
+    pgid = proc.pid
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d ignored SIGTERM for %.0f s; killing its group", proc.pid, grace_s)
+    kill_group(pgid)
+    reap_group(pgid, timeout_s=5)
+    return proc.wait()
+
+
+def reap_group(pgid: int, timeout_s: float) -> bool:
+    """Kill what is left of a group and wait until none of it runs."""
+    deadline = time.monotonic() + timeout_s
+    while group_alive(pgid):
+        kill_group(pgid)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def wait_ports_closed(ports: list[int], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while any(port_open(p, 0.05) for p in ports):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def clean_workspace(pod: ReplicaPod) -> None:
+    """Remove what a killed replica leaves behind: its workspace and its /dev/shm segments."""
+    if pod.workspace is not None:
+        shutil.rmtree(pod.workspace, ignore_errors=True)
+    if pod.proc is not None:
+        shm = Path("/dev/shm")
+        marker = str(pod.proc.pid)
+        for seg in shm.glob("*") if shm.exists() else []:
+            if marker in seg.name:
+                seg.unlink(missing_ok=True)

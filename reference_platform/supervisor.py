@@ -1,0 +1,304 @@
+"""The supervisor: starts the gateway and the replica pods, probes them, restarts what dies.
+
+Run by `resilience platform up` as a detached process: `python -m reference_platform.supervisor
+--state-dir DIR [--config FILE] [--replicas N]`. It writes `DIR/platform.json` (the endpoints) once
+everything is ready, and serves a small JSON control API on loopback:
+
+- `GET /pods`     every pod: pid, ready, restarts, last exit (pid, signal, time, reason)
+- `GET /status`   platform endpoints and pods
+- `GET /metrics`  Prometheus text: restarts by reason, readiness, probe failures
+- `POST /shutdown` stop everything and exit
+
+Liveness is a real inference (a replica whose backend stub died still answers /v2/health/ready with
+200 while every inference fails); readiness is /v2/health/ready plus that inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from reference_platform import gateway
+from reference_platform.config import ConfigError, PlatformConfig, load_config
+from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
+from reference_platform.pods import (
+    ExitRecord, ReplicaPod, child_env, clean_workspace, free_port, reap_group, stop_group, wait_ports_closed,
+)
+
+log = logging.getLogger("reference_platform.supervisor")
+STATE_FILE = "platform.json"
+
+
+def _probe_body() -> bytes:
+    """A one-image KServe v2 JSON inference request built from a real sample frame."""
+    image = np.load(SAMPLES_PATH)[0] if SAMPLES_PATH.exists() else np.zeros((64, 64, 3), np.uint8)
+    return json.dumps({"inputs": [{"name": INPUT_NAME, "shape": [1, 64, 64, 3], "datatype": "UINT8",
+                                   "data": image.reshape(-1).tolist()}]}).encode()
+
+
+class Supervisor:
+    def __init__(self, config: PlatformConfig, state_dir: Path) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.platform_id = uuid.uuid4().hex[:12]
+        self.work_dir = state_dir / "work"
+        self.log_dir = state_dir / "logs"
+        self.socket_path = state_dir / "haproxy.sock"
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.started_at = time.time()
+        self.pods = [
+            ReplicaPod(name=f"{config.region}-{i}", region=config.region,
+                       http_port=free_port(), grpc_port=free_port(), metrics_port=free_port())
+            for i in range(config.replicas)
+        ]
+        self.gateway_http = config.gateway_http_port or free_port()
+        self.gateway_grpc = config.gateway_grpc_port or free_port()
+        self.gateway_stats = free_port()
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self.probe_body = _probe_body()
+        self.registry = CollectorRegistry()
+        self.m_restarts = Counter("supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"],
+                                  registry=self.registry)
+        self.m_ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
+        self.m_probe_fail = Counter("supervisor_probe_failures", "Failed probes", ["pod", "probe"],
+                                    registry=self.registry)
+        s = config.serving
+        self.serving_args = ["--max-batch-size", str(s.max_batch_size), "--queue-delay-us", str(s.queue_delay_us),
+                             "--threads", str(s.threads)]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start_gateway(self) -> None:
+        cfg = self.state_dir / "haproxy.cfg"
+        cfg.write_text(gateway.render_config(
+            http_port=self.gateway_http, grpc_port=self.gateway_grpc, stats_port=self.gateway_stats,
+            socket_path=self.socket_path,
+            backends=[gateway.Backend(p.name, p.http_port, p.grpc_port) for p in self.pods]))
+        logf = open(self.log_dir / "haproxy.log", "ab")  # noqa: SIM115 - the child owns it
+        self.haproxy = subprocess.Popen([gateway.haproxy_binary(), "-db", "-f", str(cfg)], stdout=logf,
+                                        stderr=subprocess.STDOUT, env=child_env(self.platform_id),
+                                        start_new_session=True)
+        logf.close()
+
+    def run(self, control_port: int) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        server = ThreadingHTTPServer(("127.0.0.1", control_port), _handler(self))
+        threading.Thread(target=server.serve_forever, daemon=True, name="control-api").start()
+        self.start_gateway()
+        for pod in self.pods:
+            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args)
+        threads = [threading.Thread(target=self.control_loop, args=(pod,), name=pod.name) for pod in self.pods]
+        for t in threads:
+            t.start()
+        state = {"supervisor_pid": _os_getpid(), "platform_id": self.platform_id,
+                 "control_url": f"http://127.0.0.1:{server.server_address[1]}",
+                 "gateway": {"http": f"127.0.0.1:{self.gateway_http}", "grpc": f"127.0.0.1:{self.gateway_grpc}",
+                             "metrics": f"http://127.0.0.1:{self.gateway_stats}/metrics"},
+                 "model": MODEL_NAME, "state_dir": str(self.state_dir), "started_at": self.started_at}
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_dir / STATE_FILE)
+        self.stopping.wait()
+        for t in threads:
+            t.join()
+        self.shutdown_all()
+        server.shutdown()
+
+    def shutdown_all(self) -> None:
+        for pod in self.pods:
+            if pod.proc is not None:
+                rc = stop_group(pod.proc, grace_s=8)
+                log.info("stopped %s (pid %d, rc %d)", pod.name, pod.proc.pid, rc)
+                clean_workspace(pod)
+        if self.haproxy is not None:
+            stop_group(self.haproxy, grace_s=3)
+        self.socket_path.unlink(missing_ok=True)
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    # -- one controller per pod ------------------------------------------------------------------
+    def control_loop(self, pod: ReplicaPod) -> None:
+        period = self.config.probes.period_s
+        next_probe = 0.0
+        live_failures = 0
+        restart_at: float | None = None
+        while not self.stopping.is_set():
+            proc = pod.proc
+            if restart_at is not None:
+                if time.time() >= restart_at:
+                    self._relaunch(pod)
+                    restart_at, live_failures, next_probe = None, 0, 0.0
+                else:
+                    self.stopping.wait(0.05)
+                continue
+            assert proc is not None
+            try:
+                rc = proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc is not None:
+                reason = f"exited: signal {-rc}" if rc < 0 else f"exited: code {rc}"
+                restart_at = self._handle_exit(pod, ExitRecord(proc.pid, rc, time.time(), reason))
+                continue
+            now = time.monotonic()
+            if now < next_probe:
+                continue
+            next_probe = now + period
+            live, ready = self._probe(pod)
+            if live:
+                live_failures = 0
+            else:
+                live_failures += 1
+                self.m_probe_fail.labels(pod.name, "liveness").inc()
+            self._set_ready(pod, live and ready)
+            if live_failures >= self.config.probes.failure_threshold and pod.started_at is not None \
+                    and time.time() - pod.started_at > self.config.probes.timeout_s * 3:
+                log.warning("%s failed %d liveness probes; killing it", pod.name, live_failures)
+                pgid = proc.pid
+                reap_group(pgid, timeout_s=5)
+                rc = proc.wait()
+                restart_at = self._handle_exit(pod, ExitRecord(pgid, rc, time.time(), "liveness probe failed"))
+
+    def _handle_exit(self, pod: ReplicaPod, record: ExitRecord) -> float:
+        """Record how the pod died, remove every trace of it, and return when to restart it."""
+        self._set_ready(pod, False)
+        assert pod.proc is not None
+        reap_group(pod.proc.pid, timeout_s=5)
+        clean_workspace(pod)
+        wait_ports_closed([pod.http_port, pod.grpc_port, pod.metrics_port], timeout_s=10)
+        now = time.time()
+        b = self.config.backoff
+        pod.restart_times = [t for t in pod.restart_times if now - t < b.reset_after_s] + [now]
+        recent = len(pod.restart_times)
+        delay = 0.0 if recent <= 1 else min(b.max_s, b.initial_s * 2 ** (recent - 2))
+        with self.lock:
+            pod.last_exit = record
+            pod.crash_loop = recent >= b.crash_loop_restarts
+        self.m_restarts.labels(pod.name, record.reason.split(":")[0]).inc()
+        log.warning("%s pid %d %s; restart in %.1f s%s", pod.name, record.pid, record.reason, delay,
+                    " (crash loop)" if pod.crash_loop else "")
+        return now + delay
+
+    def _relaunch(self, pod: ReplicaPod) -> None:
+        with self.lock:
+            pod.restarts += 1
+            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args)
+
+    def _set_ready(self, pod: ReplicaPod, ready: bool) -> None:
+        if ready == pod.ready:
+            return
+        with self.lock:
+            pod.ready = ready
+            if ready:
+                pod.ready_at = time.time()
+                if pod.ready_at - (pod.restart_times[-1] if pod.restart_times else 0) > self.config.backoff.reset_after_s:
+                    pod.crash_loop = False
+        self.m_ready.labels(pod.name).set(1 if ready else 0)
+        try:
+            gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint")
+        except OSError as exc:
+            log.warning("gateway runtime API: %s", exc)
+        log.info("%s %s", pod.name, "ready" if ready else "not ready")
+
+    def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
+        """Return (live, ready): live = a real inference succeeds, ready = /v2/health/ready says 200."""
+        timeout = self.config.probes.timeout_s
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
+            conn.request("GET", "/v2/health/ready")
+            health = conn.getresponse()
+            health.read()
+            ready = health.status == 200
+            conn.request("POST", f"/v2/models/{MODEL_NAME}/infer", body=self.probe_body,
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            return resp.status == 200, ready
+        except (OSError, http.client.HTTPException):
+            starting = pod.ready_at is None or (pod.started_at or 0) > (pod.ready_at or 0)
+            return starting, False  # a replica still starting is not yet failing liveness
+
+    def status(self) -> dict[str, object]:
+        with self.lock:
+            pods = [p.to_json() for p in self.pods]
+        return {"platform_id": self.platform_id, "started_at": self.started_at, "pods": pods,
+                "gateway": {"http_port": self.gateway_http, "grpc_port": self.gateway_grpc,
+                            "stats_port": self.gateway_stats}}
+
+
+def _os_getpid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            if self.path == "/pods":
+                self._send(200, json.dumps(sup.status()["pods"]).encode())
+            elif self.path == "/status":
+                self._send(200, json.dumps(sup.status()).encode())
+            elif self.path == "/metrics":
+                self._send(200, generate_latest(sup.registry), "text/plain; version=0.0.4")
+            elif self.path == "/healthz":
+                self._send(200, b'{"ok": true}')
+            else:
+                self._send(404, b'{"error": "unknown path"}')
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            if self.path == "/shutdown":
+                self._send(202, b'{"stopping": true}')
+                sup.stopping.set()
+            else:
+                self._send(404, b'{"error": "unknown path"}')
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="reference_platform.supervisor", description=__doc__.splitlines()[0])
+    p.add_argument("--state-dir", type=Path, required=True)
+    p.add_argument("--config", type=Path)
+    p.add_argument("--replicas", type=int)
+    p.add_argument("--control-port", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config, replicas=args.replicas)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(config, args.state_dir.resolve())
+    signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
+    sup.run(args.control_port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

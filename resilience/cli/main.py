@@ -1,0 +1,155 @@
+"""`resilience`: run chaos experiments under real load and get SLO verdicts with a strict exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from resilience import __version__
+from resilience.errors import PlatformError, ResilienceError, UsageError
+from resilience.model import ExitCode
+from resilience.targets import default_state_dir, lifecycle
+
+err_console = Console(stderr=True)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = RichHandler(console=err_console, show_path=False, markup=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, format="%(message)s", datefmt="%H:%M:%S", handlers=[handler], force=True)
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # chaoslib logs through "chaostoolkit"; keep its INFO lines, they narrate the experiment.
+    logging.getLogger("chaostoolkit").setLevel(level)
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(int(code))
+
+
+class _Group(click.Group):
+    """Bad usage exits 2 (click's default) with its message; ours say the fix too."""
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="resilience")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and the verdict.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Chaos experiments under real load, with SLO verdicts you can gate a release on.
+
+    Exit codes: 0 every SLO met and every fault landed; 1 an SLO failed or the steady state
+    deviated; 2 invalid input or usage; 3 a fault could not be applied, or the run aborted.
+    """
+    _setup_logging(verbose, quiet)
+    ctx.obj = {"quiet": quiet}
+
+
+@cli.command()
+@click.argument("experiment", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write report.json and journal.json [default: reports/<UTC time>-<name>/].")
+@click.option("--hypothesis-strategy", default="default", show_default=True,
+              help="When to check the steady state: default, before-method-only, after-method-only, "
+                   "during-method-only, continuous.")
+@click.option("--hypothesis-frequency", default=2.0, show_default=True, type=float,
+              help="Seconds between steady-state checks during the method (continuous strategies).")
+@click.pass_context
+def run(ctx: click.Context, experiment: Path, report_dir: Path | None, hypothesis_strategy: str,
+        hypothesis_frequency: float) -> None:
+    """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
+    from resilience.engine.runner import default_report_dir, run_file
+    from resilience.report import render_console
+
+    out = Console()
+    target_dir = report_dir or default_report_dir(experiment)
+    try:
+        report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}", ExitCode.FAULT_OR_ABORT)
+        return
+    except ResilienceError as exc:
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
+        return
+    out.print(render_console(report))
+    out.print(f"reports: {target_dir}/report.json, journal.json", highlight=False)
+    sys.exit(int(report.exit_code))
+
+
+@cli.group()
+def platform() -> None:
+    """Start, inspect and stop the local reference platform (processes as pods)."""
+
+
+_state_dir_option = click.option(
+    "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Where the platform keeps its state and logs [default: $RESILIENCE_STATE_DIR or .resilience/].")
+
+
+@platform.command()
+@click.option("--replicas", type=click.IntRange(1, 16), default=None, help="Inference replicas [default: 2].")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Platform config YAML (see reference_platform/platform.yaml).")
+@_state_dir_option
+def up(replicas: int | None, config: Path | None, state_dir: Path | None) -> None:
+    """Start the platform and wait until every replica is ready."""
+    sd = (state_dir or default_state_dir()).resolve()
+    try:
+        with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
+            plat = lifecycle.up(sd, replicas=replicas, config=config)
+    except PlatformError as exc:
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
+        return
+    _print_status(plat)
+
+
+@platform.command()
+@_state_dir_option
+def status(state_dir: Path | None) -> None:
+    """Show the platform's endpoints and pods."""
+    plat = lifecycle.running((state_dir or default_state_dir()).resolve())
+    if plat is None:
+        err_console.print("the local platform is not running (start it with `resilience platform up`)")
+        sys.exit(1)
+    _print_status(plat)
+
+
+@platform.command()
+@_state_dir_option
+def down(state_dir: Path | None) -> None:
+    """Stop the platform; nothing of it (tritonserver included) is left running."""
+    sd = (state_dir or default_state_dir()).resolve()
+    with err_console.status("stopping the reference platform..."):
+        swept = lifecycle.down(sd)
+    msg = f" (killed {len(swept)} leftover process(es))" if swept else ""
+    err_console.print(f"platform stopped{msg}")
+
+
+def _print_status(plat: lifecycle.LocalPlatform) -> None:
+    table = Table(title=f"reference platform — gateway http {plat.gateway_http}, "
+                        f"grpc {plat.state['gateway']['grpc']}", title_justify="left")
+    for col in ("region", "pod", "role", "pid", "ready", "restarts", "last exit"):
+        table.add_column(col)
+    for p in plat.pods():
+        last = p.last_exit["reason"] if p.last_exit else "-"
+        table.add_row(p.region, p.name, p.role, str(p.pid or "-"), "yes" if p.ready else "[red]no[/]",
+                      str(p.restarts), last)
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except ResilienceError as exc:  # a path we did not map above: still no traceback for the user
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)

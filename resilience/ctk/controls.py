@@ -1,0 +1,72 @@
+"""The `load` control: open-loop load from before the steady-state hypothesis until after the rollbacks.
+
+Declare it in an experiment's `controls` (arguments are `resilience.load.LoadSpec` fields, plus
+`slos`: the catalogue SLOs judged over the whole run, and `target`/`payload` to override where the
+load goes and what it sends):
+
+    controls:
+      - name: load
+        provider:
+          type: python
+          module: resilience.ctk.controls
+          arguments: {rate: 100, arrival: poisson, slos: [availability, latency-p99]}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution
+
+from resilience.engine import session
+from resilience.engine.catalogue import find_catalogue, load_catalogue
+from resilience.errors import ResilienceError
+from resilience.load import LoadGenerator, LoadSpec
+from resilience.slo import evaluate_all, window
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "model" / "samples.npy"
+_NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name"}
+
+
+def before_experiment_control(context: dict[str, Any], configuration: dict[str, Any] | None = None,
+                              **arguments: Any) -> None:
+    run = session.current()
+    try:
+        spec = LoadSpec.model_validate({k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS})
+        run.run_slos = list(arguments.get("slos", []))
+        if run.catalogue is None:
+            configured = (configuration or {}).get("slo_catalogue")
+            run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
+        platform = run.platform(_state_dir(configuration))
+        generator = LoadGenerator(
+            spec, target=arguments.get("target") or platform.gateway_http,
+            payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD), model=arguments.get("model") or platform.model,
+            input_name=arguments.get("input_name", "images"), log_path=run.work_dir / "locust.log")
+        run.load, run.load_spec = generator, spec
+        generator.start()
+        run.measure_from = time.time()
+    except ResilienceError as exc:
+        log.error("load control: %s", exc)
+        raise InterruptExecution(f"load could not start: {exc}") from exc
+
+
+def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | None = None,
+                             **arguments: Any) -> None:
+    run = session.current()
+    run.stop_load()
+    if run.load is None or run.catalogue is None:
+        return
+    slices = window(run.load.slices(), run.measure_from, run.measure_to)
+    for result in evaluate_all([run.catalogue[n] for n in run.run_slos if n in run.catalogue], slices):
+        log.info("run SLO %s: %s measured %s over %d samples -> %s", result.name, result.objective,
+                 result.measured_text, result.samples, result.verdict.value.upper())
+
+
+def _state_dir(configuration: dict[str, Any] | None) -> Path | None:
+    value = (configuration or {}).get("platform_state_dir")
+    return Path(value).resolve() if value else None

@@ -1,0 +1,46 @@
+"""Chaos Toolkit probes: SLOs from the catalogue, evaluated from the live measurements."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+
+from resilience.engine import session
+from resilience.engine.catalogue import find_catalogue, load_catalogue
+from resilience.errors import ResilienceError
+from resilience.slo import evaluate, window
+
+__all__ = ["slo_met"]
+
+log = logging.getLogger(__name__)
+
+
+def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | None = None) -> bool:
+    """Measure the next `window_s` seconds of load and say whether SLO `slo` held over them.
+
+    `slo` names an entry of the SLO catalogue (probes/slos.yaml). Every request in the window counts
+    (open-loop load, latency from the intended send time, percentiles from merged HDR histograms).
+    Use with `tolerance: true`. Fails if no load is running (add the `load` control).
+    """
+    run = session.current()
+    if run.load is None or not run.load.running:
+        raise ActivityFailed("no load is running: add the resilience load control to the experiment's controls")
+    try:
+        if run.catalogue is None:
+            configured = (configuration or {}).get("slo_catalogue")
+            run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
+        spec = run.catalogue.get(slo)
+        if spec is None:
+            raise ActivityFailed(f"unknown SLO {slo!r}; the catalogue has {sorted(run.catalogue)}")
+        start = time.time()
+        slices = window(run.load.wait_until(start + window_s), start, start + window_s)
+    except ResilienceError as exc:
+        raise ActivityFailed(str(exc)) from exc
+    result = evaluate(spec, slices)
+    run.probe_results.append((f"{slo} @ +{start - run.started_at:.1f}s", result))
+    log.info("SLO %s over %.1f s: %s measured %s (%d samples) -> %s", slo, window_s, result.objective,
+             result.measured_text, result.samples, result.verdict.value)
+    return result.verdict.value == "pass"

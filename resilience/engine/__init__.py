@@ -1,0 +1,1 @@
+"""The engine: load and validate experiments, run them through chaoslib, assemble the verdict."""

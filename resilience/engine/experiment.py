@@ -1,0 +1,138 @@
+"""Load an experiment file and validate it: chaoslib's own checks, then ours, with file/field/fix errors."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ConfigDict, ValidationError, create_model
+
+from resilience.engine.catalogue import find_catalogue, load_catalogue
+from resilience.errors import ExperimentError, UsageError
+from resilience.load import LoadSpec
+from resilience.model import SLOSpec
+
+log = logging.getLogger(__name__)
+
+OUR_PREFIX = "resilience.ctk."
+LOAD_CONTROL = "resilience.ctk.controls"
+
+
+def read_experiment(path: Path) -> dict[str, Any]:
+    """Parse a JSON or YAML experiment file into a dict."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ExperimentError(f"{path}: no such file; check the path (experiments live in experiments/)") from None
+    except OSError as exc:
+        raise ExperimentError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ExperimentError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{path}: an experiment is a mapping with title, description, method...; "
+                              f"got {type(data).__name__}")
+    return data
+
+
+def _activities(exp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    hypothesis = exp.get("steady-state-hypothesis") or {}
+    for i, a in enumerate(hypothesis.get("probes") or []):
+        found.append((f"steady-state-hypothesis.probes[{i}]", a))
+    for section in ("method", "rollbacks"):
+        for i, a in enumerate(exp.get(section) or []):
+            found.append((f"{section}[{i}]", a))
+    return found
+
+
+def _check_arguments(path: Path, where: str, func: Any, arguments: dict[str, Any], skip: set[str]) -> None:
+    """Validate `arguments` against the function's signature and type hints."""
+    sig = inspect.signature(func)
+    hints = inspect.get_annotations(func, eval_str=True)
+    fields: dict[str, Any] = {}
+    for name, p in sig.parameters.items():
+        if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        fields[name] = (hints.get(name, Any), ... if p.default is p.empty else p.default)
+    model = create_model(f"{func.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    concrete = {k: v for k, v in arguments.items() if not (isinstance(v, str) and "${" in v)}
+    try:
+        model.model_validate(concrete)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            fix = f"remove it; {func.__name__} takes {sorted(fields)}"
+        elif err["type"] == "missing":
+            fix = f"add it ({func.__name__} requires it)"
+        else:
+            fix = f"got {err.get('input')!r}"
+        raise ExperimentError(f"{path}: {where}.provider.arguments.{field}: {err['msg']}; {fix}") from exc
+
+
+def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
+    """Validate an experiment; return the SLO catalogue it resolves against. Raises ExperimentError."""
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    for key in ("title", "description", "method"):
+        if key not in exp:
+            raise ExperimentError(f"{path}: `{key}` is missing; every Chaos Toolkit experiment needs it")
+    try:
+        ensure_experiment_is_valid(exp)
+    except ChaosException as exc:
+        raise ExperimentError(f"{path}: {exc}") from exc
+    configuration = exp.get("configuration") or {}
+    try:
+        catalogue = load_catalogue(find_catalogue(path, configuration.get("slo_catalogue")))
+    except UsageError as exc:
+        raise ExperimentError(f"{path}: configuration.slo_catalogue: {exc}") from exc
+
+    used_slos: list[tuple[str, str]] = []
+    for where, activity in _activities(exp):
+        provider = activity.get("provider") or {}
+        module_name = provider.get("module", "")
+        if provider.get("type") != "python" or not module_name.startswith(OUR_PREFIX):
+            continue
+        func = getattr(importlib.import_module(module_name), provider.get("func", ""), None)
+        args = provider.get("arguments") or {}
+        _check_arguments(path, where, func, args, skip={"configuration", "secrets"})
+        if "slo" in args:
+            used_slos.append((f"{where}.provider.arguments.slo", args["slo"]))
+
+    load_controls = [(i, c) for i, c in enumerate(exp.get("controls") or [])
+                     if (c.get("provider") or {}).get("module") == LOAD_CONTROL]
+    for i, control in load_controls:
+        args = dict((control.get("provider") or {}).get("arguments") or {})
+        slos = args.pop("slos", [])
+        for k in ("target", "payload", "model", "input_name"):
+            args.pop(k, None)
+        try:
+            LoadSpec.model_validate(args)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.{field}: {err['msg']} "
+                                  f"(got {err.get('input')!r})") from exc
+        if not isinstance(slos, list):
+            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.slos: must be a list of SLO names")
+        used_slos += [(f"controls[{i}].provider.arguments.slos[{j}]", s) for j, s in enumerate(slos)]
+    for where, name in used_slos:
+        if name not in catalogue:
+            raise ExperimentError(f"{path}: {where}: unknown SLO {name!r}; the catalogue has {sorted(catalogue)}")
+    if used_slos and not load_controls:
+        raise ExperimentError(f"{path}: controls: SLO probes need load, but there is no control with module "
+                              f"{LOAD_CONTROL!r}; add one (see experiments/pod-kill.yaml)")
+    return catalogue
+
+
+def load_experiment(path: Path) -> tuple[dict[str, Any], dict[str, SLOSpec]]:
+    exp = read_experiment(path)
+    return exp, validate(path, exp)

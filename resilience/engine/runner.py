@@ -1,0 +1,94 @@
+"""Run one experiment file through chaoslib, with load, and produce its report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform as py_platform
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from resilience import __version__
+from resilience.engine import session
+from resilience.engine.experiment import load_experiment
+from resilience.engine.session import RunSession
+from resilience.engine.verdict import assemble
+from resilience.errors import UsageError
+from resilience.model import RunReport
+from resilience.report import write_json
+from resilience.slo import evaluate_all, window
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("default", "before-method-only", "after-method-only", "during-method-only", "continuous")
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:48] or "experiment"
+
+
+def default_report_dir(experiment_path: Path, root: Path = Path("reports")) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return root / f"{stamp}-{slug(experiment_path.stem)}"
+
+
+def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_s: float = 2.0) -> RunReport:
+    """Validate and run the experiment at `path`; write journal.json and report.json into `report_dir`."""
+    from chaoslib.experiment import run_experiment
+    from chaoslib.types import Schedule, Strategy
+
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--hypothesis-strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    experiment, catalogue = load_experiment(path)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    run = session.begin(RunSession(experiment_path=path.resolve(), work_dir=report_dir.resolve(), catalogue=catalogue))
+    journal: dict[str, Any] = {}
+    try:
+        journal = run_experiment(
+            experiment, settings={}, experiment_vars=None, strategy=Strategy.from_string(strategy),
+            schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False))
+    except KeyboardInterrupt:
+        journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
+        raise
+    finally:
+        session.end()
+        report = _finish(journal, run, report_dir)
+    return report
+
+
+def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunReport:
+    slos = []
+    load = None
+    if run.load is not None and run.catalogue is not None:
+        slices = window(run.load.slices(), run.measure_from, run.measure_to)
+        slos = evaluate_all([run.catalogue[n] for n in run.run_slos], slices)
+        load = run.load.summary()
+    environment = {"resilience": __version__, "python": py_platform.python_version(),
+                   "host": py_platform.node(), "platform": py_platform.platform(),
+                   "chaostoolkit_lib": _version("chaostoolkit-lib")}
+    report = assemble(journal, run, slos, load, environment)
+    (report_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
+    write_json(report, report_dir / "report.json")
+    _link_latest(report_dir)
+    return report
+
+
+def _link_latest(report_dir: Path) -> None:
+    latest = report_dir.parent / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(report_dir.name)
+    except OSError as exc:
+        log.warning("could not point %s at %s: %s", latest, report_dir, exc)
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

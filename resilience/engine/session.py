@@ -1,0 +1,80 @@
+"""The state of the run in progress, shared by the load control, the SLO probes and the fault actions.
+
+chaoslib calls our controls, probes and actions as plain functions in this process; they meet here.
+Under `resilience run` the engine opens the session; under plain `chaos run` the load control does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resilience.load import LoadGenerator, LoadSpec
+from resilience.model import FaultRecord, SLOResult, SLOSpec
+from resilience.targets import LocalPlatform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSession:
+    experiment_path: Path | None
+    work_dir: Path
+    """Where the generator's log and other run artefacts go (the report dir under `resilience run`)."""
+    catalogue: dict[str, SLOSpec] | None = None
+    run_slos: list[str] = field(default_factory=list)
+    """SLOs judged over the whole run (the load control's `slos` argument)."""
+    load: LoadGenerator | None = None
+    load_spec: LoadSpec | None = None
+    measure_from: float | None = None
+    """Wall time the run's measurement window opens (after the load's warm-up)."""
+    measure_to: float | None = None
+    faults: list[FaultRecord] = field(default_factory=list)
+    probe_results: list[tuple[str, SLOResult]] = field(default_factory=list)
+    """(probe phase label, result) for every SLO probe evaluation, in order."""
+    started_at: float = field(default_factory=time.time)
+    _platform: LocalPlatform | None = None
+
+    def platform(self, state_dir: Path | None = None) -> LocalPlatform:
+        if self._platform is None or (state_dir and self._platform.state_dir != state_dir):
+            self._platform = LocalPlatform(state_dir)
+        return self._platform
+
+    def stop_load(self) -> None:
+        if self.load is not None and self.load.stopped_at is None:
+            self.load.stop()
+            self.measure_to = self.load.stopped_at
+
+
+_lock = threading.Lock()
+_current: RunSession | None = None
+
+
+def begin(session: RunSession) -> RunSession:
+    global _current
+    with _lock:
+        _current = session
+    return session
+
+
+def current() -> RunSession:
+    """The open session, or a new one in `./.resilience/runs/` when chaos runs us without the engine."""
+    global _current
+    with _lock:
+        if _current is None:
+            work = Path(".resilience") / "runs" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            _current = RunSession(experiment_path=None, work_dir=work.resolve())
+        return _current
+
+
+def end() -> RunSession | None:
+    """Close the session: whatever happened, the load generator does not outlive the run."""
+    global _current
+    with _lock:
+        session, _current = _current, None
+    if session is not None:
+        session.stop_load()
+    return session

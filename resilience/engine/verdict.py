@@ -1,0 +1,77 @@
+"""Turn a chaoslib journal and the run's measurements into one verdict and exit code.
+
+Stricter than `chaos run` on purpose: a baseline that already fails, a deviation during the method
+that recovered, a fault that raised or left no evidence, and an SLO without enough samples all keep
+the exit code from being 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resilience.engine.session import RunSession
+from resilience.model import (
+    ExitCode, HypothesisCheck, LoadSummary, RunReport, RunStatus, SLOResult, Verdict,
+)
+
+
+def hypothesis_checks(journal: dict[str, Any]) -> list[HypothesisCheck]:
+    states = journal.get("steady_states") or {}
+    checks = []
+    for phase in ("before", "during", "after"):
+        entries = states.get(phase)
+        for entry in entries if isinstance(entries, list) else [entries] if entries else []:
+            probes = tuple((p.get("activity", {}).get("name", "?"), bool(p.get("tolerance_met")))
+                           for p in entry.get("probes") or [])
+            checks.append(HypothesisCheck(phase, bool(entry.get("steady_state_met")), probes))
+    return checks
+
+
+def decide(journal: dict[str, Any], run: RunSession, slos: list[SLOResult],
+           checks: list[HypothesisCheck]) -> tuple[RunStatus, ExitCode, list[str]]:
+    """Return (status, exit code, reasons). Precedence: baseline, abort, fault, deviation, SLOs."""
+    reasons: list[str] = []
+    before = [c for c in checks if c.phase == "before"]
+    if before and not before[0].met:
+        failed = ", ".join(name for name, ok in before[0].probes if not ok)
+        return RunStatus.BASELINE_FAILED, ExitCode.SLO_FAILED, [
+            f"the steady state already failed before any fault ({failed}); the method was not run"]
+    if journal.get("status") in ("interrupted", "aborted"):
+        reasons.append(f"the run was {journal.get('status')}")
+        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
+    for entry in journal.get("run") or []:
+        if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
+            reasons.append(f"action {entry['activity'].get('name')!r} failed: "
+                           f"{(entry.get('exception') or ['?'])[-1].strip()}")
+    for fault in run.faults:
+        if not fault.landed:
+            reasons.append(f"fault {fault.kind.value} on {fault.target} has no evidence it landed: {fault.error}")
+    for entry in journal.get("rollbacks") or []:
+        if entry.get("status") != "succeeded":
+            reasons.append(f"rollback {entry.get('activity', {}).get('name')!r} failed")
+    if reasons:
+        return RunStatus.FAULT_FAILED, ExitCode.FAULT_OR_ABORT, reasons
+    for check in checks:
+        if check.phase != "before" and not check.met:
+            failed = ", ".join(name for name, ok in check.probes if not ok)
+            reasons.append(f"the steady state deviated {check.phase} the method ({failed})")
+    status = RunStatus.DEVIATED if reasons else RunStatus.COMPLETED
+    for r in slos:
+        if r.verdict is Verdict.FAIL:
+            reasons.append(f"SLO {r.name} failed: {r.measured_text} vs {r.objective} ({r.detail})")
+        elif r.verdict is not Verdict.PASS:
+            reasons.append(f"SLO {r.name} is {r.verdict.value}: {r.detail}")
+    return status, (ExitCode.SLO_FAILED if reasons else ExitCode.OK), reasons
+
+
+def assemble(journal: dict[str, Any], run: RunSession, slos: list[SLOResult], load: LoadSummary | None,
+             environment: dict[str, Any]) -> RunReport:
+    checks = hypothesis_checks(journal)
+    status, code, reasons = decide(journal, run, slos, checks)
+    verdict = {ExitCode.OK: Verdict.PASS, ExitCode.SLO_FAILED: Verdict.FAIL}.get(code, Verdict.ERROR)
+    experiment = journal.get("experiment") or {}
+    return RunReport(
+        title=experiment.get("title", "?"), experiment_path=str(run.experiment_path or ""),
+        started_at=run.started_at, ended_at=run.measure_to or run.started_at, status=status, verdict=verdict,
+        exit_code=code, reasons=tuple(reasons), slos=tuple(slos), faults=tuple(run.faults), load=load,
+        hypothesis=tuple(checks), environment=environment)

@@ -1,0 +1,177 @@
+"""Run the open-loop Locust generator in its own process and collect its slices.
+
+The parent never imports locust or gevent: it starts `locust --headless` on our locustfile, binds a
+ZeroMQ PULL socket the locustfile pushes slices to, and keeps them in arrival order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import zmq
+
+from resilience.errors import LoadError
+from resilience.load.spec import LoadSpec
+from resilience.model import LoadSummary, Slice
+from resilience.slo import merge_lag
+
+log = logging.getLogger(__name__)
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+class LoadGenerator:
+    """One Locust process sending open-loop load to a KServe v2 HTTP endpoint."""
+
+    def __init__(self, spec: LoadSpec, *, target: str, payload: Path, model: str, input_name: str,
+                 log_path: Path) -> None:
+        self.spec = spec
+        self.target = target
+        self.payload = payload
+        self.model = model
+        self.input_name = input_name
+        self.log_path = log_path
+        self._slices: list[Slice] = []
+        self._lock = threading.Condition()
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.PULL)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._hello = threading.Event()
+        self._end: dict[str, float] | None = None
+        self._stop_reading = threading.Event()
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self, ready_timeout_s: float = 60.0) -> None:
+        port = self._sock.bind_to_random_port("tcp://127.0.0.1")
+        self._thread = threading.Thread(target=self._read, name="load-collector", daemon=True)
+        self._thread.start()
+        s = self.spec
+        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1",
+               "-t", f"{int(s.max_duration_s)}s", "--stop-timeout", str(int(s.timeout_s) + 5), "--only-summary",
+               "--loglevel", "WARNING", "--exit-code-on-error", "0", "--skip-log-setup",
+               "--target", self.target, "--model-name", self.model, "--input-name", self.input_name,
+               "--payload", str(self.payload), "--rate", str(s.rate), "--arrival", s.arrival.value,
+               "--request-timeout", str(s.timeout_s), "--slice-s", str(s.slice_s),
+               "--concurrency", str(s.concurrency), "--zmq-endpoint", f"tcp://127.0.0.1:{port}"]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it; drained to a file, never a pipe
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=env, start_new_session=True)
+        logf.close()
+        deadline = time.monotonic() + ready_timeout_s
+        while not self._hello.wait(0.1):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._kill()
+                raise LoadError(f"the load generator did not start (see {self.log_path}):\n{self._log_tail()}")
+        log.info("load: %s %.0f req/s to %s (pid %d)", s.arrival.value, s.rate, self.target, self._proc.pid)
+        if s.warmup_s:
+            self.wait_until(time.time() + s.warmup_s)
+
+    def stop(self) -> LoadSummary:
+        """Stop sending, wait for in-flight requests and the last slices, and summarise."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=self.spec.timeout_s + 15)
+            except subprocess.TimeoutExpired:
+                log.warning("load generator ignored SIGTERM; killing it")
+                self._kill()
+        deadline = time.monotonic() + 2
+        with self._lock:
+            while self._end is None and time.monotonic() < deadline:
+                self._lock.wait(0.1)
+        self._stop_reading.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self._sock.close(linger=0)
+        self._ctx.term()
+        self.stopped_at = time.time()
+        return self.summary()
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    # -- collection ---------------------------------------------------------------------------------
+    def _read(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        while not self._stop_reading.is_set():
+            if not poller.poll(100):
+                continue
+            msg = self._sock.recv_json()
+            assert isinstance(msg, dict)
+            kind = msg.get("type")
+            if kind == "hello":
+                self.started_at = float(msg["wall0"])
+                self._hello.set()
+            elif kind == "slice":
+                sl = Slice(index=msg["index"], start=msg["start"], end=msg["end"], ok=msg["ok"],
+                           failed=msg["failed"], latency_hdr=msg["latency"].encode(), lag_hdr=msg["lag"].encode(),
+                           errors=msg["errors"])
+                with self._lock:
+                    self._slices.append(sl)
+                    self._lock.notify_all()
+            elif kind == "end":
+                with self._lock:
+                    self._end = msg
+                    self._lock.notify_all()
+
+    def slices(self) -> list[Slice]:
+        """All slices received so far, ordered by start time."""
+        with self._lock:
+            return sorted(self._slices, key=lambda s: s.index)
+
+    def wait_until(self, wall: float, timeout_s: float | None = None) -> list[Slice]:
+        """Block until every slice ending at or before `wall` has arrived; return all slices."""
+        limit = time.monotonic() + (timeout_s if timeout_s is not None else (wall - time.time()) + self.spec.timeout_s + 5)
+        with self._lock:
+            while True:
+                done = max((s.end for s in self._slices), default=0.0) >= wall - 1e-6
+                if done or self._end is not None:
+                    break
+                if self._proc is not None and self._proc.poll() is not None:
+                    raise LoadError(f"the load generator died (see {self.log_path}):\n{self._log_tail()}")
+                if time.monotonic() > limit:
+                    raise LoadError(f"no measurements arrived for {timeout_s or 0:.0f} s (see {self.log_path})")
+                self._lock.wait(0.1)
+        return self.slices()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def summary(self) -> LoadSummary:
+        slices = self.slices()
+        requests = sum(s.total for s in slices)
+        failures = sum(s.failed for s in slices)
+        duration = (slices[-1].end - slices[0].start) if slices else 0.0
+        errors: dict[str, int] = {}
+        for s in slices:
+            for k, v in s.errors.items():
+                errors[k] = errors.get(k, 0) + v
+        end = self._end or {}
+        return LoadSummary(
+            requests=requests, failures=failures, duration_s=round(duration, 3), target_rps=self.spec.rate,
+            achieved_rps=round(requests / duration, 2) if duration else 0.0,
+            schedule_lag_p99_ms=merge_lag(slices).percentile_ms(99),
+            generator_cpu_s=end.get("cpu_s"), errors=errors)

@@ -1,0 +1,41 @@
+"""Every fixed set of values, each with one spelling."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Verdict(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+class RunStatus(enum.StrEnum):
+    """What happened to the run as a whole (not whether SLOs held)."""
+
+    COMPLETED = "completed"
+    BASELINE_FAILED = "baseline-failed"
+    DEVIATED = "deviated"
+    FAULT_FAILED = "fault-failed"
+    ABORTED = "aborted"
+    ERRORED = "errored"
+
+
+class ExitCode(enum.IntEnum):
+    """The CI contract."""
+
+    OK = 0
+    SLO_FAILED = 1
+    USAGE = 2
+    FAULT_OR_ABORT = 3
+
+
+class FaultKind(enum.StrEnum):
+    POD_KILL = "pod-kill"
+
+
+class SLIKind(enum.StrEnum):
+    AVAILABILITY = "availability"
+    LATENCY = "latency"

@@ -1,0 +1,38 @@
+"""The one object every report format renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from resilience.model.enums import ExitCode, RunStatus, Verdict
+from resilience.model.faults import FaultRecord
+from resilience.model.measure import LoadSummary
+from resilience.model.slo import SLOResult
+
+
+@dataclass(frozen=True, slots=True)
+class HypothesisCheck:
+    """One evaluation of the steady-state hypothesis (phase: before, during, after)."""
+
+    phase: str
+    met: bool
+    probes: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    title: str
+    experiment_path: str
+    started_at: float
+    ended_at: float
+    status: RunStatus
+    verdict: Verdict
+    exit_code: ExitCode
+    reasons: tuple[str, ...]
+    """Why the verdict is what it is, one line each (empty on a clean pass)."""
+    slos: tuple[SLOResult, ...]
+    faults: tuple[FaultRecord, ...]
+    load: LoadSummary | None
+    hypothesis: tuple[HypothesisCheck, ...] = ()
+    environment: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,48 @@
+"""report.json: the machine-readable report (schema_version 1)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from resilience.model import RunReport
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(report: RunReport) -> dict[str, Any]:
+    load = asdict(report.load) if report.load else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": {"title": report.title, "path": report.experiment_path},
+        "verdict": report.verdict.value,
+        "exit_code": int(report.exit_code),
+        "status": report.status.value,
+        "reasons": list(report.reasons),
+        "started_at": report.started_at,
+        "ended_at": report.ended_at,
+        "slos": [
+            {"name": r.name, "sli": r.sli.value, "objective": r.objective, "measured": r.measured, "unit": r.unit,
+             "verdict": r.verdict.value, "samples": r.samples, "window": {"start": r.window_start, "end": r.window_end},
+             "detail": r.detail}
+            for r in report.slos
+        ],
+        "faults": [
+            {"kind": f.kind.value, "target": f.target, "injected_at": f.injected_at, "recovered_at": f.recovered_at,
+             "landed": f.landed, "evidence": dict(f.evidence), "error": f.error}
+            for f in report.faults
+        ],
+        "load": load and {"requests": load["requests"], "failures": load["failures"],
+                          "duration_s": load["duration_s"], "target_rps": load["target_rps"],
+                          "achieved_rps": load["achieved_rps"], "schedule_lag_p99_ms": load["schedule_lag_p99_ms"],
+                          "generator_cpu_s": load["generator_cpu_s"], "errors": dict(load["errors"])},
+        "steady_state": [{"phase": c.phase, "met": c.met, "probes": [{"name": n, "met": ok} for n, ok in c.probes]}
+                         for c in report.hypothesis],
+        "environment": report.environment,
+    }
+
+
+def write_json(report: RunReport, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(report), indent=2) + "\n")

@@ -1,0 +1,121 @@
+"""Start and stop the local reference platform (its supervisor runs detached, as its own process)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from resilience.errors import PlatformError
+from resilience.targets.local import STATE_FILE, LocalPlatform
+
+log = logging.getLogger(__name__)
+
+PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
+
+
+def running(state_dir: Path) -> LocalPlatform | None:
+    """The platform recorded in `state_dir` if its supervisor still answers, else None."""
+    try:
+        platform = LocalPlatform(state_dir)
+        platform.status()
+        return platform
+    except PlatformError:
+        return None
+
+
+def up(state_dir: Path, replicas: int | None = None, config: Path | None = None,
+       timeout_s: float = 120.0) -> LocalPlatform:
+    """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
+    existing = running(state_dir)
+    if existing is not None:
+        return existing
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "reference_platform.supervisor", "--state-dir", str(state_dir)]
+    if replicas is not None:
+        cmd += ["--replicas", str(replicas)]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    logs = state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    logf = open(logs / "supervisor.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    logf.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rc = proc.poll()
+        if rc is not None:
+            tail = (logs / "supervisor.log").read_text(errors="replace").splitlines()[-8:]
+            raise PlatformError(f"the supervisor exited with code {rc}:\n" + "\n".join(tail))
+        platform = running(state_dir)
+        if platform is not None:
+            pods = platform.pods()
+            if pods and all(p.ready for p in pods):
+                return platform
+        time.sleep(0.2)
+    down(state_dir)
+    raise PlatformError(f"the platform was not ready within {timeout_s:.0f} s (logs in {logs}); it was stopped")
+
+
+def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
+    """Stop the platform; then kill anything still carrying its id. Returns the pids swept up."""
+    path = state_dir / STATE_FILE
+    state: dict[str, object] = {}
+    if path.exists():
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            state = {}
+    sup_pid = state.get("supervisor_pid")
+    if isinstance(sup_pid, int) and psutil.pid_exists(sup_pid):
+        try:
+            httpx.post(f"{state['control_url']}/shutdown", timeout=2.0)
+        except httpx.HTTPError:
+            os.kill(sup_pid, signal.SIGTERM)
+        try:
+            psutil.Process(sup_pid).wait(timeout=timeout_s)
+        except psutil.TimeoutExpired:
+            log.warning("supervisor %d did not stop in %.0f s; killing it", sup_pid, timeout_s)
+            os.kill(sup_pid, signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    platform_id = state.get("platform_id")
+    swept = sweep(str(platform_id)) if platform_id else []
+    path.unlink(missing_ok=True)
+    (state_dir / "haproxy.sock").unlink(missing_ok=True)
+    return swept
+
+
+def leftovers(platform_id: str) -> list[psutil.Process]:
+    """Processes (tritonserver and stubs included) that carry this platform's id in their environment."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(PLATFORM_ID_ENV) == platform_id:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def sweep(platform_id: str) -> list[int]:
+    procs = leftovers(platform_id)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+    if procs:
+        log.warning("killed %d leftover process(es) of platform %s", len(procs), platform_id)
+    return [p.pid for p in procs]

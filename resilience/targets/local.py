@@ -1,0 +1,114 @@
+"""The local reference platform as a target: read its state file, talk to its supervisor over HTTP.
+
+Faults are applied from here, by this process (a real `killpg(SIGKILL)` of the pod's process group),
+and the supervisor — the pod's parent, which reaps it — is asked what it saw: that is the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from resilience.errors import PlatformError
+
+log = logging.getLogger(__name__)
+
+STATE_DIR_ENV = "RESILIENCE_STATE_DIR"
+STATE_FILE = "platform.json"
+
+
+def default_state_dir() -> Path:
+    """`$RESILIENCE_STATE_DIR`, else `.resilience/` in the working directory."""
+    return Path(os.environ.get(STATE_DIR_ENV) or ".resilience").resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    name: str
+    role: str
+    region: str
+    pid: int | None
+    ready: bool
+    restarts: int
+    ready_at: float | None
+    last_exit: dict[str, Any] | None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Pod:
+        return cls(name=d["name"], role=d["role"], region=d["region"], pid=d["pid"], ready=d["ready"],
+                   restarts=d["restarts"], ready_at=d["ready_at"], last_exit=d["last_exit"])
+
+    @property
+    def label(self) -> str:
+        return f"pod {self.name} (role={self.role}, region={self.region})"
+
+
+class LocalPlatform:
+    """A running local reference platform."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or default_state_dir()
+        path = self.state_dir / STATE_FILE
+        try:
+            self.state: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise PlatformError(f"no local platform is running ({path} does not exist); "
+                                f"start one with `resilience platform up`") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc
+        self.control_url: str = self.state["control_url"]
+        self.gateway_http: str = self.state["gateway"]["http"]
+        self.model: str = self.state["model"]
+
+    def _get(self, path: str) -> Any:
+        try:
+            resp = httpx.get(self.control_url + path, timeout=2.0)
+            resp.raise_for_status()
+            return resp.json()
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc}); "
+                                f"check `resilience platform status`") from exc
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._get("/status")
+        return data
+
+    def pods(self) -> list[Pod]:
+        return [Pod.from_json(d) for d in self._get("/pods")]
+
+    def pod(self, name: str) -> Pod | None:
+        return next((p for p in self.pods() if p.name == name), None)
+
+    def select(self, role: str | None = None, region: str | None = None, names: list[str] | None = None) -> list[Pod]:
+        """Pods matching every given criterion that are running now."""
+        return [p for p in self.pods()
+                if p.pid is not None and (role is None or p.role == role)
+                and (region is None or p.region == region) and (names is None or p.name in names)]
+
+    def signal_pod(self, pod: Pod, sig: signal.Signals) -> float:
+        """Send `sig` to the pod's whole process group (its "container"); return when it was sent."""
+        if pod.pid is None:
+            raise PlatformError(f"{pod.label} has no running process")
+        at = time.time()
+        os.killpg(pod.pid, sig)
+        log.info("sent %s to %s (pgid %d)", sig.name, pod.label, pod.pid)
+        return at
+
+    def wait_for(self, name: str, predicate: Any, timeout_s: float, poll_s: float = 0.05) -> Pod | None:
+        """Poll the supervisor until `predicate(pod)` holds; return that pod, or None on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pod = self.pod(name)
+            if pod is not None and predicate(pod):
+                return pod
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(poll_s)
