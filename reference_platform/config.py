@@ -20,6 +20,7 @@ class ProbeConfig(_Strict):
     period_s: float = Field(0.5, gt=0, description="seconds between liveness/readiness probes")
     timeout_s: float = Field(1.0, gt=0, description="a probe slower than this fails")
     failure_threshold: int = Field(3, ge=1, description="consecutive liveness failures before a restart")
+    startup_timeout_s: float = Field(60.0, gt=0, description="a replica not ready this long after start is restarted")
 
 
 class BackoffConfig(_Strict):

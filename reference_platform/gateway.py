@@ -28,14 +28,15 @@ def haproxy_binary() -> str:
     return str(get_haproxy_binary())
 
 
-def render_config(*, http_port: int, grpc_port: int, stats_port: int, socket_path: Path,
-                  backends: list[Backend]) -> str:
+def render_config(
+    *, http_port: int, grpc_port: int, stats_port: int, socket_path: Path, backends: list[Backend]
+) -> str:
     """Render haproxy.cfg. Settings and why are in FACTS.md (bufsize, retries, h1 checks for gRPC)."""
-    http_servers = "\n".join(
-        f"    server {b.name} 127.0.0.1:{b.http_port} check" for b in backends)
+    http_servers = "\n".join(f"    server {b.name} 127.0.0.1:{b.http_port} check" for b in backends)
     grpc_servers = "\n".join(
         f"    server {b.name} 127.0.0.1:{b.grpc_port} proto h2 check port {b.http_port} check-proto h1"
-        for b in backends)
+        for b in backends
+    )
     return f"""global
     stats socket {socket_path} mode 600 level admin
     # one 64x64 image request is larger than the 16 KB default; retries need the whole request buffered

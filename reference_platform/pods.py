@@ -7,6 +7,7 @@ container's cgroup: a kill takes the whole group, and nothing of it survives a r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -64,8 +65,13 @@ class ExitRecord:
         return signal.Signals(-self.returncode).name if self.returncode < 0 else None
 
     def to_json(self) -> dict[str, object]:
-        return {"pid": self.pid, "returncode": self.returncode, "signal": self.signal_name,
-                "at": self.at, "reason": self.reason}
+        return {
+            "pid": self.pid,
+            "returncode": self.returncode,
+            "signal": self.signal_name,
+            "at": self.at,
+            "reason": self.reason,
+        }
 
 
 @dataclass(slots=True)
@@ -97,31 +103,57 @@ class ReplicaPod:
         self.incarnation += 1
         self.workspace = work_dir / f"{self.name}-{self.incarnation}"
         shutil.rmtree(self.workspace, ignore_errors=True)
-        cmd = [sys.executable, "-m", "reference_platform.replica", "--name", self.name,
-               "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-               "--metrics-port", str(self.metrics_port), "--workspace", str(self.workspace), *serving_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reference_platform.replica",
+            "--name",
+            self.name,
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--metrics-port",
+            str(self.metrics_port),
+            "--workspace",
+            str(self.workspace),
+            *serving_args,
+        ]
         logf = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=child_env(platform_id), start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env(platform_id),
+            start_new_session=True,
+        )
         logf.close()
         self.started_at, self.ready_at, self.ready = time.time(), None, False
         log.info("started %s pid %d (incarnation %d)", self.name, self.proc.pid, self.incarnation)
 
     def to_json(self) -> dict[str, object]:
         return {
-            "name": self.name, "role": self.role, "region": self.region, "pid": self.pid,
-            "ready": self.ready, "started_at": self.started_at, "ready_at": self.ready_at,
-            "restarts": self.restarts, "crash_loop": self.crash_loop, "incarnation": self.incarnation,
-            "http_port": self.http_port, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port,
+            "name": self.name,
+            "role": self.role,
+            "region": self.region,
+            "pid": self.pid,
+            "ready": self.ready,
+            "started_at": self.started_at,
+            "ready_at": self.ready_at,
+            "restarts": self.restarts,
+            "crash_loop": self.crash_loop,
+            "incarnation": self.incarnation,
+            "http_port": self.http_port,
+            "grpc_port": self.grpc_port,
+            "metrics_port": self.metrics_port,
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
         }
 
 
 def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def group_alive(pgid: int) -> bool:

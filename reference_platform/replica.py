@@ -46,7 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-path", type=Path, default=ONNX_PATH)
     p.add_argument("--model-version", type=int, default=1)
     p.add_argument("--max-batch-size", type=int, default=16)
-    p.add_argument("--queue-delay-us", type=int, default=500, help="dynamic batcher max queue delay; 0 disables batching")
+    p.add_argument(
+        "--queue-delay-us", type=int, default=500, help="dynamic batcher max queue delay; 0 disables batching"
+    )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     p.add_argument("--workspace", type=Path, required=True, help="a directory that must not exist yet")
     return p.parse_args(argv)
@@ -73,10 +75,15 @@ def main(argv: list[str] | None = None) -> None:
 
     batcher = DynamicBatcher(max_queue_delay_microseconds=args.queue_delay_us) if args.queue_delay_us > 0 else None
     config = TritonConfig(
-        http_address="127.0.0.1", http_port=args.http_port,
-        grpc_address="127.0.0.1", grpc_port=args.grpc_port,
-        metrics_address="127.0.0.1", metrics_port=args.metrics_port,
-        exit_timeout_secs=2, strict_readiness=True, log_verbose=0,
+        http_address="127.0.0.1",
+        http_port=args.http_port,
+        grpc_address="127.0.0.1",
+        grpc_port=args.grpc_port,
+        metrics_address="127.0.0.1",
+        metrics_port=args.metrics_port,
+        exit_timeout_secs=2,
+        strict_readiness=True,
+        log_verbose=0,
     )
     # PyTriton ignores SIGINT when backgrounded; map both to KeyboardInterrupt so serve() returns and
     # the context manager stops tritonserver and cleans its workspace and /dev/shm.
@@ -93,8 +100,14 @@ def main(argv: list[str] | None = None) -> None:
                 config=ModelConfig(max_batch_size=args.max_batch_size, batcher=batcher),  # type: ignore[arg-type]
                 strict=True,
             )
-            log.info("serving %s v%d on http %d grpc %d metrics %d", MODEL_NAME, args.model_version,
-                     args.http_port, args.grpc_port, args.metrics_port)
+            log.info(
+                "serving %s v%d on http %d grpc %d metrics %d",
+                MODEL_NAME,
+                args.model_version,
+                args.http_port,
+                args.grpc_port,
+                args.metrics_port,
+            )
             triton.serve()
     except KeyboardInterrupt:
         log.info("stopping")

@@ -34,7 +34,14 @@ from reference_platform import gateway
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
 from reference_platform.pods import (
-    ExitRecord, ReplicaPod, child_env, clean_workspace, free_port, reap_group, stop_group, wait_ports_closed,
+    ExitRecord,
+    ReplicaPod,
+    child_env,
+    clean_workspace,
+    free_port,
+    reap_group,
+    stop_group,
+    wait_ports_closed,
 )
 
 log = logging.getLogger("reference_platform.supervisor")
@@ -44,8 +51,13 @@ STATE_FILE = "platform.json"
 def _probe_body() -> bytes:
     """A one-image KServe v2 JSON inference request built from a real sample frame."""
     image = np.load(SAMPLES_PATH)[0] if SAMPLES_PATH.exists() else np.zeros((64, 64, 3), np.uint8)
-    return json.dumps({"inputs": [{"name": INPUT_NAME, "shape": [1, 64, 64, 3], "datatype": "UINT8",
-                                   "data": image.reshape(-1).tolist()}]}).encode()
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": INPUT_NAME, "shape": [1, 64, 64, 3], "datatype": "UINT8", "data": image.reshape(-1).tolist()}
+            ]
+        }
+    ).encode()
 
 
 class Supervisor:
@@ -60,8 +72,13 @@ class Supervisor:
         self.lock = threading.Lock()
         self.started_at = time.time()
         self.pods = [
-            ReplicaPod(name=f"{config.region}-{i}", region=config.region,
-                       http_port=free_port(), grpc_port=free_port(), metrics_port=free_port())
+            ReplicaPod(
+                name=f"{config.region}-{i}",
+                region=config.region,
+                http_port=free_port(),
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+            )
             for i in range(config.replicas)
         ]
         self.gateway_http = config.gateway_http_port or free_port()
@@ -70,26 +87,43 @@ class Supervisor:
         self.haproxy: subprocess.Popen[bytes] | None = None
         self.probe_body = _probe_body()
         self.registry = CollectorRegistry()
-        self.m_restarts = Counter("supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"],
-                                  registry=self.registry)
+        self.m_restarts = Counter(
+            "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
+        )
         self.m_ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
-        self.m_probe_fail = Counter("supervisor_probe_failures", "Failed probes", ["pod", "probe"],
-                                    registry=self.registry)
+        self.m_probe_fail = Counter(
+            "supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=self.registry
+        )
         s = config.serving
-        self.serving_args = ["--max-batch-size", str(s.max_batch_size), "--queue-delay-us", str(s.queue_delay_us),
-                             "--threads", str(s.threads)]
+        self.serving_args = [
+            "--max-batch-size",
+            str(s.max_batch_size),
+            "--queue-delay-us",
+            str(s.queue_delay_us),
+            "--threads",
+            str(s.threads),
+        ]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start_gateway(self) -> None:
         cfg = self.state_dir / "haproxy.cfg"
-        cfg.write_text(gateway.render_config(
-            http_port=self.gateway_http, grpc_port=self.gateway_grpc, stats_port=self.gateway_stats,
-            socket_path=self.socket_path,
-            backends=[gateway.Backend(p.name, p.http_port, p.grpc_port) for p in self.pods]))
+        cfg.write_text(
+            gateway.render_config(
+                http_port=self.gateway_http,
+                grpc_port=self.gateway_grpc,
+                stats_port=self.gateway_stats,
+                socket_path=self.socket_path,
+                backends=[gateway.Backend(p.name, p.http_port, p.grpc_port) for p in self.pods],
+            )
+        )
         logf = open(self.log_dir / "haproxy.log", "ab")  # noqa: SIM115 - the child owns it
-        self.haproxy = subprocess.Popen([gateway.haproxy_binary(), "-db", "-f", str(cfg)], stdout=logf,
-                                        stderr=subprocess.STDOUT, env=child_env(self.platform_id),
-                                        start_new_session=True)
+        self.haproxy = subprocess.Popen(
+            [gateway.haproxy_binary(), "-db", "-f", str(cfg)],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=child_env(self.platform_id),
+            start_new_session=True,
+        )
         logf.close()
 
     def run(self, control_port: int) -> None:
@@ -103,11 +137,19 @@ class Supervisor:
         threads = [threading.Thread(target=self.control_loop, args=(pod,), name=pod.name) for pod in self.pods]
         for t in threads:
             t.start()
-        state = {"supervisor_pid": _os_getpid(), "platform_id": self.platform_id,
-                 "control_url": f"http://127.0.0.1:{server.server_address[1]}",
-                 "gateway": {"http": f"127.0.0.1:{self.gateway_http}", "grpc": f"127.0.0.1:{self.gateway_grpc}",
-                             "metrics": f"http://127.0.0.1:{self.gateway_stats}/metrics"},
-                 "model": MODEL_NAME, "state_dir": str(self.state_dir), "started_at": self.started_at}
+        state = {
+            "supervisor_pid": _os_getpid(),
+            "platform_id": self.platform_id,
+            "control_url": f"http://127.0.0.1:{server.server_address[1]}",
+            "gateway": {
+                "http": f"127.0.0.1:{self.gateway_http}",
+                "grpc": f"127.0.0.1:{self.gateway_grpc}",
+                "metrics": f"http://127.0.0.1:{self.gateway_stats}/metrics",
+            },
+            "model": MODEL_NAME,
+            "state_dir": str(self.state_dir),
+            "started_at": self.started_at,
+        }
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)
@@ -157,19 +199,28 @@ class Supervisor:
                 continue
             next_probe = now + period
             live, ready = self._probe(pod)
-            if live:
+            self._set_ready(pod, live and ready)
+            started = pod.ready_at is not None and pod.started_at is not None and pod.ready_at >= pod.started_at
+            reason = None
+            if pod.crash_loop and pod.ready and time.time() - pod.restart_times[-1] > self.config.backoff.reset_after_s:
+                with self.lock:
+                    pod.crash_loop = False
+            if not started:  # a startup probe: liveness counts only once the replica has been ready
+                if time.time() - (pod.started_at or 0) > self.config.probes.startup_timeout_s:
+                    reason = f"not ready within {self.config.probes.startup_timeout_s:.0f} s of start"
+            elif live:
                 live_failures = 0
             else:
                 live_failures += 1
                 self.m_probe_fail.labels(pod.name, "liveness").inc()
-            self._set_ready(pod, live and ready)
-            if live_failures >= self.config.probes.failure_threshold and pod.started_at is not None \
-                    and time.time() - pod.started_at > self.config.probes.timeout_s * 3:
-                log.warning("%s failed %d liveness probes; killing it", pod.name, live_failures)
+                if live_failures >= self.config.probes.failure_threshold:
+                    reason = f"liveness probe failed {live_failures} times"
+            if reason is not None:
+                log.warning("%s: %s; killing it", pod.name, reason)
                 pgid = proc.pid
                 reap_group(pgid, timeout_s=5)
                 rc = proc.wait()
-                restart_at = self._handle_exit(pod, ExitRecord(pgid, rc, time.time(), "liveness probe failed"))
+                restart_at = self._handle_exit(pod, ExitRecord(pgid, rc, time.time(), reason))
 
     def _handle_exit(self, pod: ReplicaPod, record: ExitRecord) -> float:
         """Record how the pod died, remove every trace of it, and return when to restart it."""
@@ -186,9 +237,15 @@ class Supervisor:
         with self.lock:
             pod.last_exit = record
             pod.crash_loop = recent >= b.crash_loop_restarts
-        self.m_restarts.labels(pod.name, record.reason.split(":")[0]).inc()
-        log.warning("%s pid %d %s; restart in %.1f s%s", pod.name, record.pid, record.reason, delay,
-                    " (crash loop)" if pod.crash_loop else "")
+        self.m_restarts.labels(pod.name, record.reason.split(":")[0].split(" ")[0]).inc()
+        log.warning(
+            "%s pid %d %s; restart in %.1f s%s",
+            pod.name,
+            record.pid,
+            record.reason,
+            delay,
+            " (crash loop)" if pod.crash_loop else "",
+        )
         return now + delay
 
     def _relaunch(self, pod: ReplicaPod) -> None:
@@ -203,8 +260,6 @@ class Supervisor:
             pod.ready = ready
             if ready:
                 pod.ready_at = time.time()
-                if pod.ready_at - (pod.restart_times[-1] if pod.restart_times else 0) > self.config.backoff.reset_after_s:
-                    pod.crash_loop = False
         self.m_ready.labels(pod.name).set(1 if ready else 0)
         try:
             gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint")
@@ -221,22 +276,32 @@ class Supervisor:
             health = conn.getresponse()
             health.read()
             ready = health.status == 200
-            conn.request("POST", f"/v2/models/{MODEL_NAME}/infer", body=self.probe_body,
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                f"/v2/models/{MODEL_NAME}/infer",
+                body=self.probe_body,
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             resp.read()
             conn.close()
             return resp.status == 200, ready
         except (OSError, http.client.HTTPException):
-            starting = pod.ready_at is None or (pod.started_at or 0) > (pod.ready_at or 0)
-            return starting, False  # a replica still starting is not yet failing liveness
+            return False, False
 
     def status(self) -> dict[str, object]:
         with self.lock:
             pods = [p.to_json() for p in self.pods]
-        return {"platform_id": self.platform_id, "started_at": self.started_at, "pods": pods,
-                "gateway": {"http_port": self.gateway_http, "grpc_port": self.gateway_grpc,
-                            "stats_port": self.gateway_stats}}
+        return {
+            "platform_id": self.platform_id,
+            "started_at": self.started_at,
+            "pods": pods,
+            "gateway": {
+                "http_port": self.gateway_http,
+                "grpc_port": self.gateway_grpc,
+                "stats_port": self.gateway_stats,
+            },
+        }
 
 
 def _os_getpid() -> int:
@@ -257,7 +322,7 @@ def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             if self.path == "/pods":
                 self._send(200, json.dumps(sup.status()["pods"]).encode())
             elif self.path == "/status":
@@ -269,7 +334,7 @@ def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": "unknown path"}')
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             if self.path == "/shutdown":
                 self._send(202, b'{"stopping": true}')
                 sup.stopping.set()

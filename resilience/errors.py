@@ -7,7 +7,7 @@ ResilienceError                      root of everything we raise on purpose
 │   └── CatalogueError               probes/slos.yaml is invalid or lacks a referenced SLO
 ├── PlatformError                    the target platform is not running or not reachable   -> exit 3
 ├── FaultError                       a fault could not be applied or proven to have landed -> exit 3
-│   └── SelectorMatchedNothing       the selector matched no target
+│   └── NothingMatchedError       the selector matched no target
 └── LoadError                        the load generator failed to start or died            -> exit 3
 ```
 Messages name the file, the field and the fix; tracebacks are for bugs, never for bad input.
@@ -40,7 +40,7 @@ class FaultError(ResilienceError):
     """A fault could not be applied, or there is no evidence it landed."""
 
 
-class SelectorMatchedNothing(FaultError):
+class NothingMatchedError(FaultError):
     """A fault's selector matched no target: never a pass."""
 
 

@@ -26,8 +26,17 @@ def _part_mask(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tupl
     return mask, float(cy), float(cx), float(r)
 
 
-def _defect(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, cy: float, cx: float, r: float,
-            yy: np.ndarray, xx: np.ndarray, belt: np.ndarray) -> None:
+def _defect(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    mask: np.ndarray,
+    cy: float,
+    cx: float,
+    r: float,
+    yy: np.ndarray,
+    xx: np.ndarray,
+    belt: np.ndarray,
+) -> None:
     kind = rng.integers(0, 3)
     if kind == 0:  # crack: a dark thin line across the part
         angle = rng.uniform(0, np.pi)

@@ -14,7 +14,7 @@ from rich.table import Table
 from resilience import __version__
 from resilience.errors import PlatformError, ResilienceError, UsageError
 from resilience.model import ExitCode
-from resilience.targets import default_state_dir, lifecycle
+from resilience.targets import LocalPlatform, default_state_dir, lifecycle
 
 err_console = Console(stderr=True)
 
@@ -55,23 +55,54 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("experiment", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where to write report.json and journal.json [default: reports/<UTC time>-<name>/].")
-@click.option("--hypothesis-strategy", default="default", show_default=True,
-              help="When to check the steady state: default, before-method-only, after-method-only, "
-                   "during-method-only, continuous.")
-@click.option("--hypothesis-frequency", default=2.0, show_default=True, type=float,
-              help="Seconds between steady-state checks during the method (continuous strategies).")
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write report.json and journal.json [default: reports/<UTC time>-<name>/].",
+)
+@click.option(
+    "--hypothesis-strategy",
+    default="default",
+    show_default=True,
+    help="When to check the steady state: default, before-method-only, after-method-only, "
+    "during-method-only, continuous.",
+)
+@click.option(
+    "--hypothesis-frequency",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Seconds between steady-state checks during the method (continuous strategies).",
+)
+@click.option(
+    "--with-platform",
+    is_flag=True,
+    help="Start the local reference platform first (unless it runs) and stop it afterwards.",
+)
 @click.pass_context
-def run(ctx: click.Context, experiment: Path, report_dir: Path | None, hypothesis_strategy: str,
-        hypothesis_frequency: float) -> None:
+def run(
+    ctx: click.Context,
+    experiment: Path,
+    report_dir: Path | None,
+    hypothesis_strategy: str,
+    hypothesis_frequency: float,
+    with_platform: bool,
+) -> None:
     """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
+    from resilience.engine.experiment import load_experiment
     from resilience.engine.runner import default_report_dir, run_file
     from resilience.report import render_console
 
     out = Console()
     target_dir = report_dir or default_report_dir(experiment)
+    state_dir = default_state_dir()
+    started_here = False
     try:
+        if with_platform:
+            load_experiment(experiment)  # bad input fails before anything starts
+            started_here = lifecycle.running(state_dir) is None
+            with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
+                _print_status(lifecycle.up(state_dir))
         report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
     except UsageError as exc:
         _fail(str(exc), ExitCode.USAGE)
@@ -82,6 +113,10 @@ def run(ctx: click.Context, experiment: Path, report_dir: Path | None, hypothesi
     except ResilienceError as exc:
         _fail(str(exc), ExitCode.FAULT_OR_ABORT)
         return
+    finally:
+        if started_here:
+            with err_console.status("stopping the reference platform..."):
+                lifecycle.down(state_dir)
     out.print(render_console(report))
     out.print(f"reports: {target_dir}/report.json, journal.json", highlight=False)
     sys.exit(int(report.exit_code))
@@ -93,14 +128,21 @@ def platform() -> None:
 
 
 _state_dir_option = click.option(
-    "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-    help="Where the platform keeps its state and logs [default: $RESILIENCE_STATE_DIR or .resilience/].")
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the platform keeps its state and logs [default: $RESILIENCE_STATE_DIR or .resilience/].",
+)
 
 
 @platform.command()
 @click.option("--replicas", type=click.IntRange(1, 16), default=None, help="Inference replicas [default: 2].")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Platform config YAML (see reference_platform/platform.yaml).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Platform config YAML (see reference_platform/platform.yaml).",
+)
 @_state_dir_option
 def up(replicas: int | None, config: Path | None, state_dir: Path | None) -> None:
     """Start the platform and wait until every replica is ready."""
@@ -108,6 +150,9 @@ def up(replicas: int | None, config: Path | None, state_dir: Path | None) -> Non
     try:
         with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
             plat = lifecycle.up(sd, replicas=replicas, config=config)
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
     except PlatformError as exc:
         _fail(str(exc), ExitCode.FAULT_OR_ABORT)
         return
@@ -136,15 +181,18 @@ def down(state_dir: Path | None) -> None:
     err_console.print(f"platform stopped{msg}")
 
 
-def _print_status(plat: lifecycle.LocalPlatform) -> None:
-    table = Table(title=f"reference platform — gateway http {plat.gateway_http}, "
-                        f"grpc {plat.state['gateway']['grpc']}", title_justify="left")
+def _print_status(plat: LocalPlatform) -> None:
+    table = Table(
+        title=f"reference platform — gateway http {plat.gateway_http}, grpc {plat.state['gateway']['grpc']}",
+        title_justify="left",
+    )
     for col in ("region", "pod", "role", "pid", "ready", "restarts", "last exit"):
         table.add_column(col)
     for p in plat.pods():
         last = p.last_exit["reason"] if p.last_exit else "-"
-        table.add_row(p.region, p.name, p.role, str(p.pid or "-"), "yes" if p.ready else "[red]no[/]",
-                      str(p.restarts), last)
+        table.add_row(
+            p.region, p.name, p.role, str(p.pid or "-"), "yes" if p.ready else "[red]no[/]", str(p.restarts), last
+        )
     Console().print(table)
 
 

@@ -16,8 +16,14 @@ __all__ = ["ensure_pods_ready", "kill_pods"]
 log = logging.getLogger(__name__)
 
 
-def kill_pods(role: str = "inference", count: int = 1, signal: str = "SIGKILL", region: str | None = None,
-              max_fraction: float = 0.5, recovery_timeout_s: float = 60.0) -> list[dict[str, object]]:
+def kill_pods(
+    role: str = "inference",
+    count: int = 1,
+    signal: str = "SIGKILL",
+    region: str | None = None,
+    max_fraction: float = 0.5,
+    recovery_timeout_s: float = 60.0,
+) -> list[dict[str, object]]:
     """Kill `count` running pods of `role` (optionally only in `region`) with `signal`.
 
     The whole pod (its process group: PyTriton, tritonserver, backend stub) gets the signal. The
@@ -26,8 +32,14 @@ def kill_pods(role: str = "inference", count: int = 1, signal: str = "SIGKILL", 
     exceed `max_fraction` of the role's pods, or if there is no evidence.
     """
     run = session.current()
-    fault = PodKill(role=role, region=region, count=count, signal_name=signal, max_fraction=max_fraction,
-                    recovery_timeout_s=recovery_timeout_s)
+    fault = PodKill(
+        role=role,
+        region=region,
+        count=count,
+        signal_name=signal,
+        max_fraction=max_fraction,
+        recovery_timeout_s=recovery_timeout_s,
+    )
     try:
         records = fault.inject(run.platform())
     except ResilienceError as exc:
@@ -49,5 +61,11 @@ def ensure_pods_ready(role: str | None = "inference", timeout_s: float = 60.0) -
 
 
 def _record_json(r: FaultRecord) -> dict[str, object]:
-    return {"kind": r.kind.value, "target": r.target, "injected_at": r.injected_at, "landed": r.landed,
-            "recovered_at": r.recovered_at, "evidence": dict(r.evidence)}
+    return {
+        "kind": r.kind.value,
+        "target": r.target,
+        "injected_at": r.injected_at,
+        "landed": r.landed,
+        "recovered_at": r.recovered_at,
+        "evidence": dict(r.evidence),
+    }

@@ -33,8 +33,9 @@ DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "
 _NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name"}
 
 
-def before_experiment_control(context: dict[str, Any], configuration: dict[str, Any] | None = None,
-                              **arguments: Any) -> None:
+def before_experiment_control(
+    context: dict[str, Any], configuration: dict[str, Any] | None = None, **arguments: Any
+) -> None:
     run = session.current()
     try:
         spec = LoadSpec.model_validate({k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS})
@@ -44,27 +45,41 @@ def before_experiment_control(context: dict[str, Any], configuration: dict[str, 
             run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
         platform = run.platform(_state_dir(configuration))
         generator = LoadGenerator(
-            spec, target=arguments.get("target") or platform.gateway_http,
-            payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD), model=arguments.get("model") or platform.model,
-            input_name=arguments.get("input_name", "images"), log_path=run.work_dir / "locust.log")
+            spec,
+            target=arguments.get("target") or platform.gateway_http,
+            payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),
+            model=arguments.get("model") or platform.model,
+            input_name=arguments.get("input_name", "images"),
+            log_path=run.work_dir / "locust.log",
+        )
         run.load, run.load_spec = generator, spec
         generator.start()
-        run.measure_from = time.time()
+        run.measure_from = run.phase_started = time.time()
     except ResilienceError as exc:
         log.error("load control: %s", exc)
         raise InterruptExecution(f"load could not start: {exc}") from exc
 
 
-def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | None = None,
-                             **arguments: Any) -> None:
+def after_method_control(context: dict[str, Any], state: Any = None, **arguments: Any) -> None:
+    """The check after the method measures only what came after it."""
+    session.current().phase_started = time.time()
+
+
+def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | None = None, **arguments: Any) -> None:
     run = session.current()
     run.stop_load()
     if run.load is None or run.catalogue is None:
         return
     slices = window(run.load.slices(), run.measure_from, run.measure_to)
     for result in evaluate_all([run.catalogue[n] for n in run.run_slos if n in run.catalogue], slices):
-        log.info("run SLO %s: %s measured %s over %d samples -> %s", result.name, result.objective,
-                 result.measured_text, result.samples, result.verdict.value.upper())
+        log.info(
+            "run SLO %s: %s measured %s over %d samples -> %s",
+            result.name,
+            result.objective,
+            result.measured_text,
+            result.samples,
+            result.verdict.value.upper(),
+        )
 
 
 def _state_dir(configuration: dict[str, Any] | None) -> Path | None:

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | None = None) -> bool:
-    """Measure the next `window_s` seconds of load and say whether SLO `slo` held over them.
+    """Say whether SLO `slo` held over the most recent `window_s` seconds of load.
+
+    The window never reaches back before the current phase began (the end of the warm-up for the
+    baseline, the end of the method for the check after it): the probe waits until it has `window_s`
+    seconds of the phase measured. Probes of one hypothesis therefore share one window.
 
     `slo` names an entry of the SLO catalogue (probes/slos.yaml). Every request in the window counts
     (open-loop load, latency from the intended send time, percentiles from merged HDR histograms).
@@ -35,12 +39,20 @@ def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | Non
         spec = run.catalogue.get(slo)
         if spec is None:
             raise ActivityFailed(f"unknown SLO {slo!r}; the catalogue has {sorted(run.catalogue)}")
-        start = time.time()
-        slices = window(run.load.wait_until(start + window_s), start, start + window_s)
+        end = max(time.time(), (run.phase_started or time.time()) + window_s)
+        start = end - window_s
+        slices = window(run.load.wait_until(end), start, end)
     except ResilienceError as exc:
         raise ActivityFailed(str(exc)) from exc
     result = evaluate(spec, slices)
     run.probe_results.append((f"{slo} @ +{start - run.started_at:.1f}s", result))
-    log.info("SLO %s over %.1f s: %s measured %s (%d samples) -> %s", slo, window_s, result.objective,
-             result.measured_text, result.samples, result.verdict.value)
+    log.info(
+        "SLO %s over %.1f s: %s measured %s (%d samples) -> %s",
+        slo,
+        window_s,
+        result.objective,
+        result.measured_text,
+        result.samples,
+        result.verdict.value,
+    )
     return result.verdict.value == "pass"

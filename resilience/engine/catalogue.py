@@ -31,8 +31,10 @@ def find_catalogue(experiment_path: Path | None = None, configured: str | None =
         tried.append(candidate)
         if candidate.exists():
             return candidate
-    raise CatalogueError(f"no SLO catalogue found (looked at {', '.join(map(str, tried))}); run from the project "
-                         f"root or set configuration.slo_catalogue / ${CATALOGUE_ENV} to its path")
+    raise CatalogueError(
+        f"no SLO catalogue found (looked at {', '.join(map(str, tried))}); run from the project "
+        f"root or set configuration.slo_catalogue / ${CATALOGUE_ENV} to its path"
+    )
 
 
 def load_catalogue(path: Path) -> dict[str, SLOSpec]:

@@ -36,8 +36,9 @@ def read_experiment(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ExperimentError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):
-        raise ExperimentError(f"{path}: an experiment is a mapping with title, description, method...; "
-                              f"got {type(data).__name__}")
+        raise ExperimentError(
+            f"{path}: an experiment is a mapping with title, description, method...; got {type(data).__name__}"
+        )
     return data
 
 
@@ -85,10 +86,6 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
     for key in ("title", "description", "method"):
         if key not in exp:
             raise ExperimentError(f"{path}: `{key}` is missing; every Chaos Toolkit experiment needs it")
-    try:
-        ensure_experiment_is_valid(exp)
-    except ChaosException as exc:
-        raise ExperimentError(f"{path}: {exc}") from exc
     configuration = exp.get("configuration") or {}
     try:
         catalogue = load_catalogue(find_catalogue(path, configuration.get("slo_catalogue")))
@@ -101,14 +98,29 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
         module_name = provider.get("module", "")
         if provider.get("type") != "python" or not module_name.startswith(OUR_PREFIX):
             continue
-        func = getattr(importlib.import_module(module_name), provider.get("func", ""), None)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise ExperimentError(
+                f"{path}: {where}.provider.module: no module {module_name!r}; resilience's are "
+                f"resilience.ctk.actions and resilience.ctk.probes"
+            ) from None
+        func = getattr(module, provider.get("func", ""), None)
+        if func is None:
+            raise ExperimentError(
+                f"{path}: {where}.provider.func: {module_name} has no {provider.get('func')!r}; "
+                f"see `chaos discover resilience` for what there is"
+            )
         args = provider.get("arguments") or {}
         _check_arguments(path, where, func, args, skip={"configuration", "secrets"})
         if "slo" in args:
             used_slos.append((f"{where}.provider.arguments.slo", args["slo"]))
 
-    load_controls = [(i, c) for i, c in enumerate(exp.get("controls") or [])
-                     if (c.get("provider") or {}).get("module") == LOAD_CONTROL]
+    load_controls = [
+        (i, c)
+        for i, c in enumerate(exp.get("controls") or [])
+        if (c.get("provider") or {}).get("module") == LOAD_CONTROL
+    ]
     for i, control in load_controls:
         args = dict((control.get("provider") or {}).get("arguments") or {})
         slos = args.pop("slos", [])
@@ -119,8 +131,9 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
-            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.{field}: {err['msg']} "
-                                  f"(got {err.get('input')!r})") from exc
+            raise ExperimentError(
+                f"{path}: controls[{i}].provider.arguments.{field}: {err['msg']} (got {err.get('input')!r})"
+            ) from exc
         if not isinstance(slos, list):
             raise ExperimentError(f"{path}: controls[{i}].provider.arguments.slos: must be a list of SLO names")
         used_slos += [(f"controls[{i}].provider.arguments.slos[{j}]", s) for j, s in enumerate(slos)]
@@ -128,8 +141,15 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
         if name not in catalogue:
             raise ExperimentError(f"{path}: {where}: unknown SLO {name!r}; the catalogue has {sorted(catalogue)}")
     if used_slos and not load_controls:
-        raise ExperimentError(f"{path}: controls: SLO probes need load, but there is no control with module "
-                              f"{LOAD_CONTROL!r}; add one (see experiments/pod-kill.yaml)")
+        raise ExperimentError(
+            f"{path}: controls: SLO probes need load, but there is no control with module "
+            f"{LOAD_CONTROL!r}; add one (see experiments/pod-kill.yaml)"
+        )
+    # chaoslib's own checks last: ours name the field and the fix for what we know better.
+    try:
+        ensure_experiment_is_valid(exp)
+    except ChaosException as exc:
+        raise ExperimentError(f"{path}: {exc}") from exc
     return catalogue
 
 

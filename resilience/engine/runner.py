@@ -47,8 +47,12 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
     journal: dict[str, Any] = {}
     try:
         journal = run_experiment(
-            experiment, settings={}, experiment_vars=None, strategy=Strategy.from_string(strategy),
-            schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False))
+            experiment,
+            settings={},
+            experiment_vars=None,
+            strategy=Strategy.from_string(strategy),
+            schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False),
+        )
     except KeyboardInterrupt:
         journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
         raise
@@ -65,9 +69,13 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
         slices = window(run.load.slices(), run.measure_from, run.measure_to)
         slos = evaluate_all([run.catalogue[n] for n in run.run_slos], slices)
         load = run.load.summary()
-    environment = {"resilience": __version__, "python": py_platform.python_version(),
-                   "host": py_platform.node(), "platform": py_platform.platform(),
-                   "chaostoolkit_lib": _version("chaostoolkit-lib")}
+    environment = {
+        "resilience": __version__,
+        "python": py_platform.python_version(),
+        "host": py_platform.node(),
+        "platform": py_platform.platform(),
+        "chaostoolkit_lib": _version("chaostoolkit-lib"),
+    }
     report = assemble(journal, run, slos, load, environment)
     (report_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
     write_json(report, report_dir / "report.json")

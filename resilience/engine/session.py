@@ -32,6 +32,8 @@ class RunSession:
     measure_from: float | None = None
     """Wall time the run's measurement window opens (after the load's warm-up)."""
     measure_to: float | None = None
+    phase_started: float | None = None
+    """When the current phase (baseline, method, after) began: SLO probe windows start no earlier."""
     faults: list[FaultRecord] = field(default_factory=list)
     probe_results: list[tuple[str, SLOResult]] = field(default_factory=list)
     """(probe phase label, result) for every SLO probe evaluation, in order."""

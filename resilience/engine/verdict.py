@@ -11,7 +11,13 @@ from typing import Any
 
 from resilience.engine.session import RunSession
 from resilience.model import (
-    ExitCode, HypothesisCheck, LoadSummary, RunReport, RunStatus, SLOResult, Verdict,
+    ExitCode,
+    HypothesisCheck,
+    LoadSummary,
+    RunReport,
+    RunStatus,
+    SLOResult,
+    Verdict,
 )
 
 
@@ -21,28 +27,35 @@ def hypothesis_checks(journal: dict[str, Any]) -> list[HypothesisCheck]:
     for phase in ("before", "during", "after"):
         entries = states.get(phase)
         for entry in entries if isinstance(entries, list) else [entries] if entries else []:
-            probes = tuple((p.get("activity", {}).get("name", "?"), bool(p.get("tolerance_met")))
-                           for p in entry.get("probes") or [])
+            probes = tuple(
+                (p.get("activity", {}).get("name", "?"), bool(p.get("tolerance_met")))
+                for p in entry.get("probes") or []
+            )
             checks.append(HypothesisCheck(phase, bool(entry.get("steady_state_met")), probes))
     return checks
 
 
-def decide(journal: dict[str, Any], run: RunSession, slos: list[SLOResult],
-           checks: list[HypothesisCheck]) -> tuple[RunStatus, ExitCode, list[str]]:
+def decide(
+    journal: dict[str, Any], run: RunSession, slos: list[SLOResult], checks: list[HypothesisCheck]
+) -> tuple[RunStatus, ExitCode, list[str]]:
     """Return (status, exit code, reasons). Precedence: baseline, abort, fault, deviation, SLOs."""
     reasons: list[str] = []
     before = [c for c in checks if c.phase == "before"]
     if before and not before[0].met:
         failed = ", ".join(name for name, ok in before[0].probes if not ok)
-        return RunStatus.BASELINE_FAILED, ExitCode.SLO_FAILED, [
-            f"the steady state already failed before any fault ({failed}); the method was not run"]
+        return (
+            RunStatus.BASELINE_FAILED,
+            ExitCode.SLO_FAILED,
+            [f"the steady state already failed before any fault ({failed}); the method was not run"],
+        )
     if journal.get("status") in ("interrupted", "aborted"):
         reasons.append(f"the run was {journal.get('status')}")
         return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
     for entry in journal.get("run") or []:
         if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
-            reasons.append(f"action {entry['activity'].get('name')!r} failed: "
-                           f"{(entry.get('exception') or ['?'])[-1].strip()}")
+            reasons.append(
+                f"action {entry['activity'].get('name')!r} failed: {(entry.get('exception') or ['?'])[-1].strip()}"
+            )
     for fault in run.faults:
         if not fault.landed:
             reasons.append(f"fault {fault.kind.value} on {fault.target} has no evidence it landed: {fault.error}")
@@ -64,14 +77,29 @@ def decide(journal: dict[str, Any], run: RunSession, slos: list[SLOResult],
     return status, (ExitCode.SLO_FAILED if reasons else ExitCode.OK), reasons
 
 
-def assemble(journal: dict[str, Any], run: RunSession, slos: list[SLOResult], load: LoadSummary | None,
-             environment: dict[str, Any]) -> RunReport:
+def assemble(
+    journal: dict[str, Any],
+    run: RunSession,
+    slos: list[SLOResult],
+    load: LoadSummary | None,
+    environment: dict[str, Any],
+) -> RunReport:
     checks = hypothesis_checks(journal)
     status, code, reasons = decide(journal, run, slos, checks)
     verdict = {ExitCode.OK: Verdict.PASS, ExitCode.SLO_FAILED: Verdict.FAIL}.get(code, Verdict.ERROR)
     experiment = journal.get("experiment") or {}
     return RunReport(
-        title=experiment.get("title", "?"), experiment_path=str(run.experiment_path or ""),
-        started_at=run.started_at, ended_at=run.measure_to or run.started_at, status=status, verdict=verdict,
-        exit_code=code, reasons=tuple(reasons), slos=tuple(slos), faults=tuple(run.faults), load=load,
-        hypothesis=tuple(checks), environment=environment)
+        title=experiment.get("title", "?"),
+        experiment_path=str(run.experiment_path or ""),
+        started_at=run.started_at,
+        ended_at=run.measure_to or run.started_at,
+        status=status,
+        verdict=verdict,
+        exit_code=code,
+        reasons=tuple(reasons),
+        slos=tuple(slos),
+        faults=tuple(run.faults),
+        load=load,
+        hypothesis=tuple(checks),
+        environment=environment,
+    )

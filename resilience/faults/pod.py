@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from resilience.errors import FaultError, SelectorMatchedNothing, UsageError
+from resilience.errors import FaultError, NothingMatchedError, UsageError
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import LocalPlatform, Pod
 
@@ -44,14 +44,17 @@ class PodKill:
         candidates = platform.select(role=self.role, region=self.region)
         everyone = platform.select(role=self.role)
         if not candidates:
-            raise SelectorMatchedNothing(
+            raise NothingMatchedError(
                 f"no running pod matches role={self.role!r} region={self.region!r}; "
-                f"check `resilience platform status` for the pods there are")
+                f"check `resilience platform status` for the pods there are"
+            )
         if self.count > len(candidates):
-            raise SelectorMatchedNothing(f"count {self.count} but only {len(candidates)} running pod(s) match")
+            raise NothingMatchedError(f"count {self.count} but only {len(candidates)} running pod(s) match")
         if self.count > max(1, int(len(everyone) * self.max_fraction)):
-            raise FaultError(f"killing {self.count} of {len(everyone)} {self.role} pods exceeds the blast radius "
-                             f"({self.max_fraction:.0%}); raise max_fraction explicitly to allow it")
+            raise FaultError(
+                f"killing {self.count} of {len(everyone)} {self.role} pods exceeds the blast radius "
+                f"({self.max_fraction:.0%}); raise max_fraction explicitly to allow it"
+            )
         victims = candidates[: self.count]
         sig = SIGNALS[self.signal_name]
         sent = [(pod, platform.signal_pod(pod, sig)) for pod in victims]
@@ -59,28 +62,50 @@ class PodKill:
 
     def _verify(self, platform: LocalPlatform, pod: Pod, at: float) -> FaultRecord:
         old_pid = pod.pid
-        died = platform.wait_for(pod.name, lambda p: p.last_exit is not None and p.last_exit["pid"] == old_pid,
-                                 self.evidence_timeout_s)
+        died = platform.wait_for(
+            pod.name, lambda p: p.last_exit is not None and p.last_exit["pid"] == old_pid, self.evidence_timeout_s
+        )
         if died is None or died.last_exit is None:
-            return FaultRecord(FaultKind.POD_KILL, pod.label, at, landed=False,
-                               evidence={"killed_pid": old_pid, "signal_sent": self.signal_name},
-                               error=f"the supervisor never reported pid {old_pid} exiting within "
-                                     f"{self.evidence_timeout_s:.0f} s")
+            return FaultRecord(
+                FaultKind.POD_KILL,
+                pod.label,
+                at,
+                landed=False,
+                evidence={"killed_pid": old_pid, "signal_sent": self.signal_name},
+                error=f"the supervisor never reported pid {old_pid} exiting within {self.evidence_timeout_s:.0f} s",
+            )
         exit_ = died.last_exit
         landed = exit_["signal"] == self.signal_name or (self.signal_name == "SIGTERM" and exit_["returncode"] >= 0)
         evidence: dict[str, object] = {
-            "killed_pid": old_pid, "signal_sent": self.signal_name, "exit_seen_by_parent": exit_,
+            "killed_pid": old_pid,
+            "signal_sent": self.signal_name,
+            "exit_seen_by_parent": exit_,
             "detected_after_s": round(exit_["at"] - at, 3),
         }
         back = platform.wait_for(pod.name, lambda p: p.ready and p.pid not in (None, old_pid), self.recovery_timeout_s)
         if back is not None:
-            evidence |= {"replacement_pid": back.pid, "replacement_ready_at": back.ready_at,
-                         "time_to_ready_s": round((back.ready_at or at) - at, 3), "restarts": back.restarts}
-        log.info("pod-kill %s: pid %s died of %s; replacement %s", pod.name, old_pid, exit_["signal"],
-                 back.pid if back else "not ready")
-        return FaultRecord(FaultKind.POD_KILL, pod.label, at, landed=landed, evidence=evidence,
-                           recovered_at=back.ready_at if back else None,
-                           error=None if landed else f"pid {old_pid} ended with {exit_}, not {self.signal_name}")
+            evidence |= {
+                "replacement_pid": back.pid,
+                "replacement_ready_at": back.ready_at,
+                "time_to_ready_s": round((back.ready_at or at) - at, 3),
+                "restarts": back.restarts,
+            }
+        log.info(
+            "pod-kill %s: pid %s died of %s; replacement %s",
+            pod.name,
+            old_pid,
+            exit_["signal"],
+            back.pid if back else "not ready",
+        )
+        return FaultRecord(
+            FaultKind.POD_KILL,
+            pod.label,
+            at,
+            landed=landed,
+            evidence=evidence,
+            recovered_at=back.ready_at if back else None,
+            error=None if landed else f"pid {old_pid} ended with {exit_}, not {self.signal_name}",
+        )
 
 
 def wait_all_ready(platform: LocalPlatform, role: str | None, timeout_s: float) -> list[Pod]:

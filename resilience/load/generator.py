@@ -13,15 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import zmq
 
 from resilience.errors import LoadError
 from resilience.load.spec import LoadSpec
-from resilience.model import LoadSummary, Slice
-from resilience.slo import merge_lag
+from resilience.model import LoadSummary, Slice, merge_lag
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +29,9 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 class LoadGenerator:
     """One Locust process sending open-loop load to a KServe v2 HTTP endpoint."""
 
-    def __init__(self, spec: LoadSpec, *, target: str, payload: Path, model: str, input_name: str,
-                 log_path: Path) -> None:
+    def __init__(
+        self, spec: LoadSpec, *, target: str, payload: Path, model: str, input_name: str, log_path: Path
+    ) -> None:
         self.spec = spec
         self.target = target
         self.payload = payload
@@ -57,18 +56,54 @@ class LoadGenerator:
         self._thread = threading.Thread(target=self._read, name="load-collector", daemon=True)
         self._thread.start()
         s = self.spec
-        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1",
-               "-t", f"{int(s.max_duration_s)}s", "--stop-timeout", str(int(s.timeout_s) + 5), "--only-summary",
-               "--loglevel", "WARNING", "--exit-code-on-error", "0", "--skip-log-setup",
-               "--target", self.target, "--model-name", self.model, "--input-name", self.input_name,
-               "--payload", str(self.payload), "--rate", str(s.rate), "--arrival", s.arrival.value,
-               "--request-timeout", str(s.timeout_s), "--slice-s", str(s.slice_s),
-               "--concurrency", str(s.concurrency), "--zmq-endpoint", f"tcp://127.0.0.1:{port}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            f"{int(s.max_duration_s)}s",
+            "--stop-timeout",
+            str(int(s.timeout_s) + 5),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--exit-code-on-error",
+            "0",
+            "--skip-log-setup",
+            "--target",
+            self.target,
+            "--model-name",
+            self.model,
+            "--input-name",
+            self.input_name,
+            "--payload",
+            str(self.payload),
+            "--rate",
+            str(s.rate),
+            "--arrival",
+            s.arrival.value,
+            "--request-timeout",
+            str(s.timeout_s),
+            "--slice-s",
+            str(s.slice_s),
+            "--concurrency",
+            str(s.concurrency),
+            "--zmq-endpoint",
+            f"tcp://127.0.0.1:{port}",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it; drained to a file, never a pipe
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=env, start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
         logf.close()
         deadline = time.monotonic() + ready_timeout_s
         while not self._hello.wait(0.1):
@@ -125,9 +160,16 @@ class LoadGenerator:
                 self.started_at = float(msg["wall0"])
                 self._hello.set()
             elif kind == "slice":
-                sl = Slice(index=msg["index"], start=msg["start"], end=msg["end"], ok=msg["ok"],
-                           failed=msg["failed"], latency_hdr=msg["latency"].encode(), lag_hdr=msg["lag"].encode(),
-                           errors=msg["errors"])
+                sl = Slice(
+                    index=msg["index"],
+                    start=msg["start"],
+                    end=msg["end"],
+                    ok=msg["ok"],
+                    failed=msg["failed"],
+                    latency_hdr=msg["latency"].encode(),
+                    lag_hdr=msg["lag"].encode(),
+                    errors=msg["errors"],
+                )
                 with self._lock:
                     self._slices.append(sl)
                     self._lock.notify_all()
@@ -143,7 +185,9 @@ class LoadGenerator:
 
     def wait_until(self, wall: float, timeout_s: float | None = None) -> list[Slice]:
         """Block until every slice ending at or before `wall` has arrived; return all slices."""
-        limit = time.monotonic() + (timeout_s if timeout_s is not None else (wall - time.time()) + self.spec.timeout_s + 5)
+        limit = time.monotonic() + (
+            timeout_s if timeout_s is not None else (wall - time.time()) + self.spec.timeout_s + 5
+        )
         with self._lock:
             while True:
                 done = max((s.end for s in self._slices), default=0.0) >= wall - 1e-6
@@ -171,7 +215,12 @@ class LoadGenerator:
                 errors[k] = errors.get(k, 0) + v
         end = self._end or {}
         return LoadSummary(
-            requests=requests, failures=failures, duration_s=round(duration, 3), target_rps=self.spec.rate,
+            requests=requests,
+            failures=failures,
+            duration_s=round(duration, 3),
+            target_rps=self.spec.rate,
             achieved_rps=round(requests / duration, 2) if duration else 0.0,
             schedule_lag_p99_ms=merge_lag(slices).percentile_ms(99),
-            generator_cpu_s=end.get("cpu_s"), errors=errors)
+            generator_cpu_s=end.get("cpu_s"),
+            errors=errors,
+        )

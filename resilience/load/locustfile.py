@@ -95,13 +95,19 @@ class Recorder:
             if not force and (now < end or (s.inflight and now < end + self.timeout_s + 1.0)):
                 continue
             del self.slices[i]
-            self.sock.send_json({
-                "type": "slice", "index": i, "start": self.wall0 + i * self.slice_s,
-                "end": self.wall0 + (i + 1) * self.slice_s, "ok": s.ok, "failed": s.failed + s.inflight,
-                "errors": s.errors | ({"unfinished": s.inflight} if s.inflight else {}),
-                "latency": s.latency.encode().decode() if s.ok else "",
-                "lag": s.lag.encode().decode() if s.lag.get_total_count() else "",
-            })
+            self.sock.send_json(
+                {
+                    "type": "slice",
+                    "index": i,
+                    "start": self.wall0 + i * self.slice_s,
+                    "end": self.wall0 + (i + 1) * self.slice_s,
+                    "ok": s.ok,
+                    "failed": s.failed + s.inflight,
+                    "errors": s.errors | ({"unfinished": s.inflight} if s.inflight else {}),
+                    "latency": s.latency.encode().decode() if s.ok else "",
+                    "lag": s.lag.encode().decode() if s.lag.get_total_count() else "",
+                }
+            )
 
 
 class OpenLoopUser(User):
@@ -117,8 +123,11 @@ class OpenLoopUser(User):
             inp.set_data_from_numpy(img[None, ...], binary_data=True)
             self.inputs.append(inp)
         self.client = triton_http.InferenceServerClient(
-            opts.target, concurrency=opts.concurrency, connection_timeout=opts.request_timeout,
-            network_timeout=opts.request_timeout)
+            opts.target,
+            concurrency=opts.concurrency,
+            connection_timeout=opts.request_timeout,
+            network_timeout=opts.request_timeout,
+        )
         ctx = zmq.Context.instance()
         self.sock = ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.LINGER, 2000)
@@ -136,16 +145,22 @@ class OpenLoopUser(User):
     def _send(self, i: int, intended: float, image_no: int) -> None:
         error = None
         try:
-            self.client.infer(self.opts.model_name, [self.inputs[image_no]],
-                              timeout=int(self.opts.request_timeout * 1e6))
+            self.client.infer(
+                self.opts.model_name, [self.inputs[image_no]], timeout=int(self.opts.request_timeout * 1e6)
+            )
         except Exception as exc:  # noqa: BLE001 - every failure is a measured outcome
             status = getattr(exc, "status", lambda: None)()
             error = f"http {status}" if status else type(exc).__name__
         finished = time.monotonic()
         self.recorder.end(i, finished - intended, error)
-        events.request.fire(request_type="infer", name=self.opts.model_name,
-                            response_time=(finished - intended) * 1000, response_length=0,
-                            exception=error and RuntimeError(error), context={})
+        events.request.fire(
+            request_type="infer",
+            name=self.opts.model_name,
+            response_time=(finished - intended) * 1000,
+            response_length=0,
+            exception=error and RuntimeError(error),
+            context={},
+        )
 
     @task
     def schedule(self) -> None:
@@ -169,8 +184,14 @@ class OpenLoopUser(User):
         self.flusher.kill()
         rec.flush(force=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.sock.send_json({"type": "end", "sent": rec.sent, "cpu_s": usage.ru_utime + usage.ru_stime,
-                             "wall_s": time.time() - rec.wall0})
+        self.sock.send_json(
+            {
+                "type": "end",
+                "sent": rec.sent,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "wall_s": time.time() - rec.wall0,
+            }
+        )
         _state["done"] = True
         raise StopUser  # the schedule runs once per process
 
@@ -186,4 +207,3 @@ def _on_stop(**_kwargs) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 10
     while "user" in _state and not _state.get("done") and time.monotonic() < deadline:
         gevent.sleep(0.05)
-

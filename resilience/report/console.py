@@ -10,8 +10,12 @@ from rich.text import Text
 
 from resilience.model import RunReport, Verdict
 
-_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "yellow",
-          Verdict.ERROR: "bold magenta"}
+_STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.FAIL: "bold red",
+    Verdict.INCONCLUSIVE: "yellow",
+    Verdict.ERROR: "bold magenta",
+}
 
 
 def _clock(ts: float | None) -> str:
@@ -23,25 +27,44 @@ def render_console(report: RunReport) -> RenderableType:
     for col in ("SLO", "objective", "measured", "samples", "verdict"):
         slos.add_column(col, justify="right" if col in ("measured", "samples") else "left")
     for r in report.slos:
-        slos.add_row(r.name, r.objective, r.measured_text, f"{r.samples:,}", Text(r.verdict.value.upper(),
-                                                                                  style=_STYLE[r.verdict]))
+        slos.add_row(
+            r.name,
+            r.objective,
+            r.measured_text,
+            f"{r.samples:,}",
+            Text(r.verdict.value.upper(), style=_STYLE[r.verdict]),
+        )
     faults = Table(title="Faults", title_justify="left")
     for col in ("fault", "target", "injected", "landed", "evidence", "recovered"):
         faults.add_column(col)
     for f in report.faults:
         ev = f.evidence
-        proof = (f"pid {ev.get('killed_pid')} -> {(ev.get('exit_seen_by_parent') or {}).get('signal', '?')}, "
-                 f"replacement pid {ev.get('replacement_pid', '-')} ready in {ev.get('time_to_ready_s', '-')} s")
-        faults.add_row(f.kind.value, f.target, _clock(f.injected_at), "yes" if f.landed else Text("NO", "bold red"),
-                       proof, _clock(f.recovered_at))
+        proof = (
+            f"pid {ev.get('killed_pid')} -> {(ev.get('exit_seen_by_parent') or {}).get('signal', '?')}, "
+            f"replacement pid {ev.get('replacement_pid', '-')} ready in {ev.get('time_to_ready_s', '-')} s"
+        )
+        faults.add_row(
+            f.kind.value,
+            f.target,
+            _clock(f.injected_at),
+            "yes" if f.landed else Text("NO", "bold red"),
+            proof,
+            _clock(f.recovered_at),
+        )
     parts: list[RenderableType] = [slos, faults]
     if report.load:
         ld = report.load
         lag = f"{ld.schedule_lag_p99_ms:.2f} ms" if ld.schedule_lag_p99_ms is not None else "-"
-        parts.append(Text(f"load: {ld.requests:,} requests, {ld.failures:,} failed, {ld.achieved_rps:.1f} req/s "
-                          f"achieved of {ld.target_rps:g} over {ld.duration_s:.1f} s; schedule lag p99 {lag}"))
-    verdict_line = Text(f"verdict: {report.verdict.value.upper()} (exit {int(report.exit_code)}, "
-                        f"{report.status.value})", style=_STYLE[report.verdict])
+        parts.append(
+            Text(
+                f"load: {ld.requests:,} requests, {ld.failures:,} failed, {ld.achieved_rps:.1f} req/s "
+                f"achieved of {ld.target_rps:g} over {ld.duration_s:.1f} s; schedule lag p99 {lag}"
+            )
+        )
+    verdict_line = Text(
+        f"verdict: {report.verdict.value.upper()} (exit {int(report.exit_code)}, {report.status.value})",
+        style=_STYLE[report.verdict],
+    )
     parts.append(verdict_line)
     parts.extend(Text(f"  - {reason}") for reason in report.reasons)
     return Group(*parts)

@@ -24,22 +24,46 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "started_at": report.started_at,
         "ended_at": report.ended_at,
         "slos": [
-            {"name": r.name, "sli": r.sli.value, "objective": r.objective, "measured": r.measured, "unit": r.unit,
-             "verdict": r.verdict.value, "samples": r.samples, "window": {"start": r.window_start, "end": r.window_end},
-             "detail": r.detail}
+            {
+                "name": r.name,
+                "sli": r.sli.value,
+                "objective": r.objective,
+                "measured": r.measured,
+                "unit": r.unit,
+                "verdict": r.verdict.value,
+                "samples": r.samples,
+                "window": {"start": r.window_start, "end": r.window_end},
+                "detail": r.detail,
+            }
             for r in report.slos
         ],
         "faults": [
-            {"kind": f.kind.value, "target": f.target, "injected_at": f.injected_at, "recovered_at": f.recovered_at,
-             "landed": f.landed, "evidence": dict(f.evidence), "error": f.error}
+            {
+                "kind": f.kind.value,
+                "target": f.target,
+                "injected_at": f.injected_at,
+                "recovered_at": f.recovered_at,
+                "landed": f.landed,
+                "evidence": dict(f.evidence),
+                "error": f.error,
+            }
             for f in report.faults
         ],
-        "load": load and {"requests": load["requests"], "failures": load["failures"],
-                          "duration_s": load["duration_s"], "target_rps": load["target_rps"],
-                          "achieved_rps": load["achieved_rps"], "schedule_lag_p99_ms": load["schedule_lag_p99_ms"],
-                          "generator_cpu_s": load["generator_cpu_s"], "errors": dict(load["errors"])},
-        "steady_state": [{"phase": c.phase, "met": c.met, "probes": [{"name": n, "met": ok} for n, ok in c.probes]}
-                         for c in report.hypothesis],
+        "load": load
+        and {
+            "requests": load["requests"],
+            "failures": load["failures"],
+            "duration_s": load["duration_s"],
+            "target_rps": load["target_rps"],
+            "achieved_rps": load["achieved_rps"],
+            "schedule_lag_p99_ms": load["schedule_lag_p99_ms"],
+            "generator_cpu_s": load["generator_cpu_s"],
+            "errors": dict(load["errors"]),
+        },
+        "steady_state": [
+            {"phase": c.phase, "met": c.met, "probes": [{"name": n, "met": ok} for n, ok in c.probes]}
+            for c in report.hypothesis
+        ],
         "environment": report.environment,
     }
 

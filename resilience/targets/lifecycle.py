@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from resilience.errors import PlatformError
+from resilience.errors import PlatformError, UsageError
 from resilience.targets.local import STATE_FILE, LocalPlatform
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ def running(state_dir: Path) -> LocalPlatform | None:
         return None
 
 
-def up(state_dir: Path, replicas: int | None = None, config: Path | None = None,
-       timeout_s: float = 120.0) -> LocalPlatform:
+def up(
+    state_dir: Path, replicas: int | None = None, config: Path | None = None, timeout_s: float = 120.0
+) -> LocalPlatform:
     """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
     existing = running(state_dir)
     if existing is not None:
@@ -48,14 +50,17 @@ def up(state_dir: Path, replicas: int | None = None, config: Path | None = None,
     logs = state_dir / "logs"
     logs.mkdir(exist_ok=True)
     logf = open(logs / "supervisor.log", "ab")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     logf.close()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         rc = proc.poll()
         if rc is not None:
             tail = (logs / "supervisor.log").read_text(errors="replace").splitlines()[-8:]
+            if rc == 2:  # the supervisor rejected its configuration: bad input, not a platform failure
+                raise UsageError(tail[-1].split(" ERROR ", 1)[-1] if tail else "invalid platform configuration")
             raise PlatformError(f"the supervisor exited with code {rc}:\n" + "\n".join(tail))
         platform = running(state_dir)
         if platform is not None:
@@ -111,10 +116,8 @@ def leftovers(platform_id: str) -> list[psutil.Process]:
 def sweep(platform_id: str) -> list[int]:
     procs = leftovers(platform_id)
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=5)
     if procs:
         log.warning("killed %d leftover process(es) of platform %s", len(procs), platform_id)

@@ -43,8 +43,16 @@ class Pod:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pod:
-        return cls(name=d["name"], role=d["role"], region=d["region"], pid=d["pid"], ready=d["ready"],
-                   restarts=d["restarts"], ready_at=d["ready_at"], last_exit=d["last_exit"])
+        return cls(
+            name=d["name"],
+            role=d["role"],
+            region=d["region"],
+            pid=d["pid"],
+            ready=d["ready"],
+            restarts=d["restarts"],
+            ready_at=d["ready_at"],
+            last_exit=d["last_exit"],
+        )
 
     @property
     def label(self) -> str:
@@ -60,8 +68,9 @@ class LocalPlatform:
         try:
             self.state: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
-            raise PlatformError(f"no local platform is running ({path} does not exist); "
-                                f"start one with `resilience platform up`") from None
+            raise PlatformError(
+                f"no local platform is running ({path} does not exist); start one with `resilience platform up`"
+            ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc
         self.control_url: str = self.state["control_url"]
@@ -74,8 +83,10 @@ class LocalPlatform:
             resp.raise_for_status()
             return resp.json()
         except httpx.HTTPError as exc:
-            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc}); "
-                                f"check `resilience platform status`") from exc
+            raise PlatformError(
+                f"the platform supervisor at {self.control_url} did not answer ({exc}); "
+                f"check `resilience platform status`"
+            ) from exc
 
     def status(self) -> dict[str, Any]:
         data: dict[str, Any] = self._get("/status")
@@ -89,9 +100,14 @@ class LocalPlatform:
 
     def select(self, role: str | None = None, region: str | None = None, names: list[str] | None = None) -> list[Pod]:
         """Pods matching every given criterion that are running now."""
-        return [p for p in self.pods()
-                if p.pid is not None and (role is None or p.role == role)
-                and (region is None or p.region == region) and (names is None or p.name in names)]
+        return [
+            p
+            for p in self.pods()
+            if p.pid is not None
+            and (role is None or p.role == role)
+            and (region is None or p.region == region)
+            and (names is None or p.name in names)
+        ]
 
     def signal_pod(self, pod: Pod, sig: signal.Signals) -> float:
         """Send `sig` to the pod's whole process group (its "container"); return when it was sent."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
-from resilience.model import Slice
+from resilience.model.measure import Slice
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -60,9 +60,11 @@ class Histogram:
     def count_above_ms(self, bound_ms: float) -> int:
         """How many recorded values exceed `bound_ms` (to HDR precision)."""
         bound_us = int(bound_ms * 1000)
-        below = sum(item.count_added_in_this_iter_step
-                    for item in self.hdr.get_recorded_iterator()
-                    if item.value_iterated_to <= bound_us)
+        below: int = sum(
+            int(item.count_added_in_this_iter_step)
+            for item in self.hdr.get_recorded_iterator()
+            if item.value_iterated_to <= bound_us
+        )
         return self.count - below
 
 

@@ -1,0 +1,40 @@
+# Quick start: `make demo` (runs the pod-kill experiment on the local platform), `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint unit integration bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/resilience run --with-platform experiments/pod-kill.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check resilience reference_platform tests benchmarks
+	$(BIN)/ruff format --check resilience reference_platform tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/gateway_latency.py
+
+clean:
+	-$(BIN)/resilience platform down
+	rm -rf .resilience reports/2* reports/latest .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from resilience.cli.main import main
+
+main()

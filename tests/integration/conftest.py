@@ -1,0 +1,89 @@
+"""A real local platform (PyTriton replicas, HAProxy, supervisor) shared by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = ROOT / "probes" / "slos.yaml"
+
+
+@dataclass
+class Platform:
+    state_dir: Path
+    env: dict[str, str]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.state_dir / "platform.json").read_text())
+        return data
+
+    def cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "resilience.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=timeout,
+        )
+
+    def pods(self) -> list[dict[str, Any]]:
+        import httpx
+
+        pods: list[dict[str, Any]] = httpx.get(self.state["control_url"] + "/pods", timeout=5).json()
+        return pods
+
+
+def platform_processes(platform_id: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("RESILIENCE_PLATFORM_ID") == platform_id:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    state_dir = tmp_path_factory.mktemp("platform-state")
+    p = Platform(state_dir, {**os.environ, "RESILIENCE_STATE_DIR": str(state_dir)})
+    up = p.cli("platform", "up", timeout=240)
+    assert up.returncode == 0, up.stderr + up.stdout
+    platform_id = p.state["platform_id"]
+    try:
+        yield p
+    finally:
+        down = p.cli("platform", "down", timeout=120)
+        assert down.returncode == 0, down.stderr
+        left = platform_processes(platform_id)
+        assert left == [], f"`platform down` left processes behind: {[(x.pid, x.name()) for x in left]}"
+        assert not (state_dir / "platform.json").exists()
+
+
+def short_experiment(tmp_path: Path, mutate: Any = None, catalogue: Path = CATALOGUE) -> Path:
+    """experiments/pod-kill.yaml with shorter windows (and any change `mutate` makes), written to tmp_path."""
+    exp = yaml.safe_load((ROOT / "experiments" / "pod-kill.yaml").read_text())
+    exp["configuration"]["slo_catalogue"] = str(catalogue)
+    exp["controls"][0]["provider"]["arguments"].update(warmup_s=1)
+    for probe in exp["steady-state-hypothesis"]["probes"]:
+        probe["provider"]["arguments"]["window_s"] = 3
+    exp["method"][0]["pauses"] = {"after": 3}
+    if mutate is not None:
+        mutate(exp)
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path

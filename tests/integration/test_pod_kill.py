@@ -1,0 +1,128 @@
+"""The walking skeleton for real: Triton replicas behind HAProxy, Locust load, a real SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.integration.conftest import ROOT, Platform, short_experiment
+
+pytestmark = pytest.mark.integration
+
+
+def _report(report_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
+    return data
+
+
+def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, tmp_path: Path) -> None:
+    report_dir = tmp_path / "reports" / "run"
+    result = platform.cli("run", str(short_experiment(tmp_path)), "--report-dir", str(report_dir))
+    assert result.returncode in (0, 1), result.stderr
+    report = _report(report_dir)
+    assert report["schema_version"] == 1
+    assert report["exit_code"] == result.returncode
+    assert report["experiment"]["title"].startswith("Killing one inference replica")
+
+    # the fault landed, with evidence from the pod's parent, and the platform healed
+    (fault,) = report["faults"]
+    ev = fault["evidence"]
+    assert fault["kind"] == "pod-kill" and fault["landed"] is True
+    assert ev["exit_seen_by_parent"]["signal"] == "SIGKILL"
+    assert ev["exit_seen_by_parent"]["pid"] == ev["killed_pid"]
+    assert isinstance(ev["replacement_pid"], int) and ev["replacement_pid"] != ev["killed_pid"]
+    assert not psutil.pid_exists(ev["killed_pid"])
+    assert 0 < ev["time_to_ready_s"] < 30
+    assert fault["recovered_at"] > fault["injected_at"]
+    assert all(p["ready"] for p in platform.pods())
+
+    # load flowed the whole time at the declared rate, and every request was counted
+    load = report["load"]
+    assert 80 <= load["achieved_rps"] <= 120
+    assert abs(load["requests"] - load["achieved_rps"] * load["duration_s"]) <= 2
+    slos = {s["name"]: s for s in report["slos"]}
+    assert set(slos) == {"availability", "latency-p99"}
+    assert 0 < slos["availability"]["samples"] <= load["requests"]
+    assert slos["availability"]["samples"] >= 0.5 * load["requests"]  # warm-up only is excluded
+    # the gateway retries on another replica: the kill costs (almost) no failed requests
+    assert slos["availability"]["verdict"] == "pass", slos["availability"]
+    assert slos["latency-p99"]["measured"] > 0
+
+    # the verdict follows from the parts
+    expected = 0 if all(s["verdict"] == "pass" for s in report["slos"]) and report["status"] == "completed" else 1
+    assert report["exit_code"] == expected, report["reasons"]
+    assert report["verdict"] == ("pass" if expected == 0 else "fail")
+
+    journal = json.loads((report_dir / "journal.json").read_text())
+    assert {"status", "steady_states", "run", "rollbacks", "experiment"} <= set(journal)
+    assert journal["run"][0]["output"][0]["evidence"]["killed_pid"] == ev["killed_pid"]
+    assert (report_dir.parent / "latest").resolve() == report_dir.resolve()
+
+
+def test_a_baseline_that_already_fails_exits_1_and_injects_nothing(platform: Platform, tmp_path: Path) -> None:
+    catalogue = tmp_path / "slos.yaml"
+    catalogue.write_text("slos:\n  - {name: impossible, sli: latency, percentile: 50, objective: 0.001}\n")
+
+    def impossible(exp: dict[str, Any]) -> None:
+        exp["steady-state-hypothesis"]["probes"] = exp["steady-state-hypothesis"]["probes"][:1]
+        exp["steady-state-hypothesis"]["probes"][0]["provider"]["arguments"]["slo"] = "impossible"
+        exp["controls"][0]["provider"]["arguments"]["slos"] = ["impossible"]
+
+    restarts_before = {p["name"]: p["restarts"] for p in platform.pods()}
+    report_dir = tmp_path / "r"
+    result = platform.cli(
+        "run", str(short_experiment(tmp_path, impossible, catalogue)), "--report-dir", str(report_dir)
+    )
+    assert result.returncode == 1, result.stderr
+    report = _report(report_dir)
+    assert report["status"] == "baseline-failed" and report["verdict"] == "fail"
+    assert report["faults"] == []
+    assert {p["name"]: p["restarts"] for p in platform.pods()} == restarts_before
+    assert "already failed before any fault" in result.stdout
+
+
+def test_a_selector_that_matches_nothing_exits_3(platform: Platform, tmp_path: Path) -> None:
+    def nowhere(exp: dict[str, Any]) -> None:
+        exp["method"][0]["provider"]["arguments"]["region"] = "zz"
+
+    report_dir = tmp_path / "r"
+    result = platform.cli("run", str(short_experiment(tmp_path, nowhere)), "--report-dir", str(report_dir))
+    assert result.returncode == 3, result.stderr
+    report = _report(report_dir)
+    assert report["status"] == "fault-failed" and report["verdict"] == "error"
+    assert any("no running pod matches" in r for r in report["reasons"])
+
+
+def test_chaos_run_runs_the_same_experiment(platform: Platform, tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.json"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("chaos")),
+            "--no-log-file",
+            "run",
+            "--journal-path",
+            str(journal_path),
+            str(short_experiment(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        env=platform.env,
+        cwd=ROOT,
+        timeout=240,
+    )
+    journal = json.loads(journal_path.read_text())
+    assert journal["steady_states"]["before"]["probes"], result.stderr
+    assert [p["activity"]["name"] for p in journal["steady_states"]["before"]["probes"]] == [
+        "availability-slo-met",
+        "latency-p99-slo-met",
+    ]
+    (kill,) = journal["run"]
+    assert kill["status"] == "succeeded", kill
+    assert kill["output"][0]["evidence"]["exit_seen_by_parent"]["signal"] == "SIGKILL"
+    assert "run SLO availability" in result.stderr + result.stdout
