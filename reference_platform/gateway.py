@@ -42,6 +42,8 @@ def render_config(
     # one 64x64 image request is larger than the 16 KB default; retries need the whole request buffered
     tune.bufsize 131072
     maxconn 4096
+    # one thread: on a small shared box a second one mostly adds wake-ups, not throughput
+    nbthread 1
 
 defaults
     mode http
@@ -49,6 +51,7 @@ defaults
     timeout client 30s
     timeout server 5s
     timeout http-request 10s
+    http-reuse always
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response response-timeout

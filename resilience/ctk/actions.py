@@ -13,7 +13,8 @@ from resilience.model import FaultRecord
 
 __all__ = ["ensure_pods_ready", "kill_pods"]
 
-log = logging.getLogger(__name__)
+# A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
+log = logging.getLogger("chaostoolkit.resilience")
 
 
 def kill_pods(

@@ -27,7 +27,8 @@ from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
 from resilience.slo import evaluate_all, window
 
-log = logging.getLogger(__name__)
+# A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
+log = logging.getLogger("chaostoolkit.resilience")
 
 DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "model" / "samples.npy"
 _NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name"}

@@ -15,7 +15,8 @@ from resilience.slo import evaluate, window
 
 __all__ = ["slo_met"]
 
-log = logging.getLogger(__name__)
+# A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
+log = logging.getLogger("chaostoolkit.resilience")
 
 
 def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | None = None) -> bool:
