@@ -42,10 +42,9 @@ def kill_pods(
         recovery_timeout_s=recovery_timeout_s,
     )
     try:
-        records = fault.inject(run.platform())
+        records = fault.inject(run.platform(), run.faults)
     except ResilienceError as exc:
         raise ActivityFailed(str(exc)) from exc
-    run.faults.extend(records)
     not_landed = [r for r in records if not r.landed]
     if not_landed:
         raise ActivityFailed("; ".join(f"{r.target}: {r.error}" for r in not_landed))

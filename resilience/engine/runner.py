@@ -48,7 +48,8 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
     try:
         journal = run_experiment(
             experiment,
-            settings={},
+            # "always": rollbacks also run after an interrupt or a failed baseline; a fault never outlives its run.
+            settings={"runtime": {"rollbacks": {"strategy": "always"}}},
             experiment_vars=None,
             strategy=Strategy.from_string(strategy),
             schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False),

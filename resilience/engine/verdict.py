@@ -38,8 +38,11 @@ def hypothesis_checks(journal: dict[str, Any]) -> list[HypothesisCheck]:
 def decide(
     journal: dict[str, Any], run: RunSession, slos: list[SLOResult], checks: list[HypothesisCheck]
 ) -> tuple[RunStatus, ExitCode, list[str]]:
-    """Return (status, exit code, reasons). Precedence: baseline, abort, fault, deviation, SLOs."""
+    """Return (status, exit code, reasons). Precedence: abort, baseline, fault, deviation, SLOs."""
     reasons: list[str] = []
+    if journal.get("status") in ("interrupted", "aborted"):
+        reasons.append(f"the run was {journal.get('status')}")
+        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
     before = [c for c in checks if c.phase == "before"]
     if before and not before[0].met:
         failed = ", ".join(name for name, ok in before[0].probes if not ok)
@@ -48,9 +51,6 @@ def decide(
             ExitCode.SLO_FAILED,
             [f"the steady state already failed before any fault ({failed}); the method was not run"],
         )
-    if journal.get("status") in ("interrupted", "aborted"):
-        reasons.append(f"the run was {journal.get('status')}")
-        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
     for entry in journal.get("run") or []:
         if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
             reasons.append(

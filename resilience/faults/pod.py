@@ -39,8 +39,12 @@ class PodKill:
         if self.count < 1:
             raise UsageError(f"count: must be at least 1 (got {self.count})")
 
-    def inject(self, platform: LocalPlatform) -> list[FaultRecord]:
-        """Kill the pods, wait for evidence and recovery, and return one record per pod."""
+    def inject(self, platform: LocalPlatform, records: list[FaultRecord]) -> list[FaultRecord]:
+        """Kill the pods, wait for evidence and recovery, and return one record per pod.
+
+        Each kill is entered in `records` the moment the signal is sent (as not yet verified) and
+        replaced by its verified record afterwards, so an interrupted run still reports it.
+        """
         candidates = platform.select(role=self.role, region=self.region)
         everyone = platform.select(role=self.role)
         if not candidates:
@@ -57,8 +61,23 @@ class PodKill:
             )
         victims = candidates[: self.count]
         sig = SIGNALS[self.signal_name]
-        sent = [(pod, platform.signal_pod(pod, sig)) for pod in victims]
-        return [self._verify(platform, pod, at) for pod, at in sent]
+        sent = []
+        for pod in victims:
+            at = platform.signal_pod(pod, sig)
+            sent.append((pod, at, len(records)))
+            records.append(
+                FaultRecord(
+                    FaultKind.POD_KILL,
+                    pod.label,
+                    at,
+                    landed=False,
+                    evidence={"killed_pid": pod.pid, "signal_sent": self.signal_name},
+                    error="interrupted before the evidence was collected",
+                )
+            )
+        for pod, at, slot in sent:
+            records[slot] = self._verify(platform, pod, at)
+        return [records[slot] for _, _, slot in sent]
 
     def _verify(self, platform: LocalPlatform, pod: Pod, at: float) -> FaultRecord:
         old_pid = pod.pid

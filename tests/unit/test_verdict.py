@@ -117,3 +117,8 @@ def test_a_failed_rollback_exits_3() -> None:
 def test_reasons_say_why() -> None:
     r = assemble(journal(action_status="failed"), session(), [], None, {})
     assert any("nothing matched" in reason for reason in r.reasons)
+
+
+def test_an_interrupt_during_the_baseline_is_an_abort_not_a_baseline_failure() -> None:
+    j = journal(before=False, after=None, status="interrupted")
+    assert decide(j, session(), [])[:2] == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)
