@@ -19,6 +19,7 @@ from resilience.errors import UsageError
 from resilience.model import RunReport
 from resilience.report import write_json
 from resilience.slo import evaluate_all, window
+from resilience.targets import LocalPlatform
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
     if strategy not in STRATEGIES:
         raise UsageError(f"--hypothesis-strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
     experiment, catalogue = load_experiment(path)
+    _preflight(experiment)
     report_dir.mkdir(parents=True, exist_ok=True)
     run = session.begin(RunSession(experiment_path=path.resolve(), work_dir=report_dir.resolve(), catalogue=catalogue))
     journal: dict[str, Any] = {}
@@ -61,6 +63,12 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
         session.end()
         report = _finish(journal, run, report_dir)
     return report
+
+
+def _preflight(experiment: dict[str, Any]) -> None:
+    """Fail before anything starts when the experiment needs the local platform and it is not up."""
+    state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
+    LocalPlatform(Path(state_dir).resolve() if state_dir else None).status()  # raises PlatformError
 
 
 def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunReport:

@@ -69,7 +69,7 @@ class LocalPlatform:
             self.state: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
             raise PlatformError(
-                f"no local platform is running ({path} does not exist); start one with `resilience platform up`"
+                f"no local platform is running ({path} does not exist); start one with `resilience platform up` or use `resilience run --with-platform`"
             ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc

@@ -18,20 +18,32 @@ MOD = "tests.unit.ctk_doubles"
 
 
 def _experiment(method: list[dict[str, Any]]) -> dict[str, Any]:
-    probe = {"type": "probe", "name": "slo-met", "tolerance": True,
-             "provider": {"type": "python", "module": MOD, "func": "scripted_probe"}}
-    return {"title": "t", "description": "d", "steady-state-hypothesis": {"title": "h", "probes": [probe]},
-            "method": method}
+    probe = {
+        "type": "probe",
+        "name": "slo-met",
+        "tolerance": True,
+        "provider": {"type": "python", "module": MOD, "func": "scripted_probe"},
+    }
+    return {
+        "title": "t",
+        "description": "d",
+        "steady-state-hypothesis": {"title": "h", "probes": [probe]},
+        "method": method,
+    }
 
 
 def _action(func: str, **arguments: Any) -> dict[str, Any]:
-    return {"type": "action", "name": func,
-            "provider": {"type": "python", "module": MOD, "func": func, "arguments": arguments}}
+    return {
+        "type": "action",
+        "name": func,
+        "provider": {"type": "python", "module": MOD, "func": func, "arguments": arguments},
+    }
 
 
 def _run(exp: dict[str, Any], strategy: Strategy = Strategy.DEFAULT) -> dict[str, Any]:
     journal: dict[str, Any] = run_experiment(
-        exp, settings={}, strategy=strategy, schedule=Schedule(continuous_hypothesis_frequency=0.1, fail_fast=False))
+        exp, settings={}, strategy=strategy, schedule=Schedule(continuous_hypothesis_frequency=0.1, fail_fast=False)
+    )
     return journal
 
 
