@@ -160,6 +160,10 @@ class Supervisor:
         server.shutdown()
 
     def shutdown_all(self) -> None:
+        """Stop every pod at once (SIGTERM, grace, then SIGKILL of the group), then the gateway."""
+        for pod in self.pods:
+            if pod.proc is not None and pod.proc.poll() is None:
+                pod.proc.send_signal(signal.SIGTERM)
         for pod in self.pods:
             if pod.proc is not None:
                 rc = stop_group(pod.proc, grace_s=8)

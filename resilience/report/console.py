@@ -35,23 +35,29 @@ def render_console(report: RunReport) -> RenderableType:
             Text(r.verdict.value.upper(), style=_STYLE[r.verdict]),
         )
     faults = Table(title="Faults", title_justify="left")
-    for col in ("fault", "target", "injected", "landed", "evidence", "recovered"):
-        faults.add_column(col)
+    for col in ("fault", "target", "landed", "evidence"):
+        faults.add_column(col, overflow="fold")
     for f in report.faults:
         ev = f.evidence
-        proof = (
-            f"pid {ev.get('killed_pid')} -> {(ev.get('exit_seen_by_parent') or {}).get('signal', '?')}, "
-            f"replacement pid {ev.get('replacement_pid', '-')} ready in {ev.get('time_to_ready_s', '-')} s"
-        )
-        faults.add_row(
-            f.kind.value,
-            f.target,
-            _clock(f.injected_at),
-            "yes" if f.landed else Text("NO", "bold red"),
-            proof,
-            _clock(f.recovered_at),
-        )
-    parts: list[RenderableType] = [slos, faults]
+        died = ev.get("exit_seen_by_parent") or {}
+        lines = [f"injected {_clock(f.injected_at)}: pid {ev.get('killed_pid')} sent {ev.get('signal_sent')}"]
+        if died:
+            lines.append(
+                f"parent saw pid {died.get('pid')} die of {died.get('signal') or died.get('returncode')} "
+                f"after {ev.get('detected_after_s')} s"
+            )
+        if f.recovered_at:
+            lines.append(
+                f"replacement pid {ev.get('replacement_pid')} ready {_clock(f.recovered_at)} "
+                f"(+{ev.get('time_to_ready_s')} s)"
+            )
+        if f.error:
+            lines.append(f"error: {f.error}")
+        landed = Text("yes", "green") if f.landed else Text("NO", "bold red")
+        faults.add_row(f.kind.value, f.target.split(" (")[0], landed, "\n".join(lines))
+    parts: list[RenderableType] = [slos] if report.slos else []
+    if report.faults:
+        parts.append(faults)
     if report.load:
         ld = report.load
         lag = f"{ld.schedule_lag_p99_ms:.2f} ms" if ld.schedule_lag_p99_ms is not None else "-"

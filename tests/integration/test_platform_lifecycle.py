@@ -1,0 +1,50 @@
+"""`platform down` leaves nothing behind, even after the supervisor itself was SIGKILLed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.conftest import Platform, platform_processes
+
+pytestmark = pytest.mark.integration
+
+
+def test_down_after_the_supervisor_was_killed_sweeps_every_orphan(tmp_path: Path) -> None:
+    p = Platform(tmp_path, {**os.environ, "RESILIENCE_STATE_DIR": str(tmp_path)})
+    up = p.cli("platform", "up", "--replicas", "1")
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / "platform.json").read_text())
+    names = {proc.name() for proc in platform_processes(state["platform_id"])}
+    assert "tritonserver" in names and "haproxy" in names, names
+
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    orphans = platform_processes(state["platform_id"])
+    assert any(proc.name() == "tritonserver" for proc in orphans)  # the kill really left orphans
+
+    status = p.cli("platform", "status")
+    assert status.returncode == 1 and "not running" in status.stderr
+
+    down = p.cli("platform", "down")
+    assert down.returncode == 0, down.stderr
+    assert "leftover" in down.stderr
+    assert platform_processes(state["platform_id"]) == []
+    assert not any(psutil.pid_exists(proc.pid) for proc in orphans)
+    assert not (tmp_path / "platform.json").exists()
+
+
+def test_up_is_idempotent_and_status_shows_every_pod(platform: Platform) -> None:
+    first = platform.state["supervisor_pid"]
+    again = platform.cli("platform", "up")
+    assert again.returncode == 0 and platform.state["supervisor_pid"] == first
+    status = platform.cli("platform", "status")
+    assert status.returncode == 0
+    for pod in platform.pods():
+        assert pod["name"] in status.stdout and str(pod["pid"]) in status.stdout
