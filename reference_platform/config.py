@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -37,14 +39,24 @@ class ServingConfig(_Strict):
 
 
 class PlatformConfig(_Strict):
-    region: str = Field("a", pattern=r"^[a-z][a-z0-9-]{0,15}$")
-    replicas: int = Field(2, ge=1, le=16)
+    regions: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,7}$")]] = Field(
+        default_factory=lambda: ["a"], min_length=1, max_length=4
+    )
+    """Region names; each gets `replicas` inference pods. The first is the callers' default region."""
+    replicas: int = Field(2, ge=1, le=8, description="inference replicas per region")
     serving: ServingConfig = ServingConfig()
     probes: ProbeConfig = ProbeConfig()
     backoff: BackoffConfig = BackoffConfig()
     gateway_http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     gateway_grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     ready_timeout_s: float = Field(120.0, gt=0, description="`platform up` gives up after this long")
+
+    @field_validator("regions")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"region names must be unique, got {value}")
+        return value
 
 
 def load_config(path: Path | None, **overrides: object) -> PlatformConfig:

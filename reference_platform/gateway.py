@@ -1,8 +1,15 @@
 """The gateway: a real HAProxy in front of the replicas (HTTP and gRPC, KServe v2 protocol).
 
-Routes only to ready replicas (active health checks every 200 ms, plus the supervisor drives server
-state through the runtime API the moment it sees a replica die or come back), and retries a failed
-connection, an empty response or a timeout on another replica (`option redispatch 1`).
+- Regions: every region has its own backend. Callers are routed to the region named by their
+  `x-region` header (default: the first region); the other regions' replicas are that backend's
+  `backup` servers, so traffic fails over across regions only when no local replica is up.
+- Routes only to ready replicas: active health checks every 200 ms on each replica's own-region
+  entry (the other entries `track` it), and the supervisor drives server state through the runtime
+  API the moment it sees a replica die or come back.
+- Retries a failed connection, an empty response, a timeout or a 500/503 on another replica
+  (`option redispatch 1`), at most twice per request.
+- Ejects outliers: 5 consecutive layer-7 errors observed on live traffic mark a replica down until its
+  health check passes again.
 """
 
 from __future__ import annotations
@@ -11,15 +18,17 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-HTTP_BACKEND = "inference_http"
-GRPC_BACKEND = "inference_grpc"
-
 
 @dataclass(frozen=True, slots=True)
 class Backend:
     name: str
+    region: str
     http_port: int
     grpc_port: int
+
+
+def backend_name(protocol: str, region: str) -> str:
+    return f"{protocol}_{region}"
 
 
 def haproxy_binary() -> str:
@@ -28,16 +37,33 @@ def haproxy_binary() -> str:
     return str(get_haproxy_binary())
 
 
+def _servers(protocol: str, region: str, backends: list[Backend]) -> str:
+    lines = []
+    for b in sorted(backends, key=lambda b: (b.region != region, b.name)):
+        port = b.http_port if protocol == "http" else b.grpc_port
+        opts = " proto h2" if protocol == "grpc" else ""
+        if protocol == "http" and b.region == region:
+            opts += " check observe layer7 error-limit 5 on-error mark-down"
+        else:  # one health check per replica, in its own region's http backend; the rest follow it
+            opts += f" track {backend_name('http', b.region)}/{b.name}"
+        if b.region != region:
+            opts += " backup"
+        lines.append(f"    server {b.name} 127.0.0.1:{port}{opts}")
+    return "\n".join(lines)
+
+
 def render_config(
-    *, http_port: int, grpc_port: int, stats_port: int, socket_path: Path, backends: list[Backend]
+    *, http_port: int, grpc_port: int, stats_port: int, socket_path: Path, backends: list[Backend], regions: list[str]
 ) -> str:
     """Render haproxy.cfg. Settings and why are in FACTS.md (bufsize, retries, h1 checks for gRPC)."""
-    http_servers = "\n".join(f"    server {b.name} 127.0.0.1:{b.http_port} check" for b in backends)
-    grpc_servers = "\n".join(
-        f"    server {b.name} 127.0.0.1:{b.grpc_port} proto h2 check port {b.http_port} check-proto h1"
-        for b in backends
-    )
-    return f"""global
+    routes = {
+        proto: "\n".join(
+            f"    use_backend {backend_name(proto, r)} if {{ req.hdr(x-region) -m str {r} }}" for r in regions[1:]
+        )
+        for proto in ("http", "grpc")
+    }
+    sections = [
+        f"""global
     stats socket {socket_path} mode 600 level admin
     # one 64x64 image request is larger than the 16 KB default; retries need the whole request buffered
     tune.bufsize 131072
@@ -51,36 +77,39 @@ defaults
     timeout client 30s
     timeout server 5s
     timeout http-request 10s
-    http-reuse always
+    http-reuse safe
     retries 2
     option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response response-timeout 500 503
     default-server inter 200ms fall 2 rise 1
 
 frontend v2_http
     bind 127.0.0.1:{http_port}
-    default_backend {HTTP_BACKEND}
+{routes["http"]}
+    default_backend {backend_name("http", regions[0])}
 
 frontend v2_grpc
     bind 127.0.0.1:{grpc_port} proto h2
-    default_backend {GRPC_BACKEND}
+{routes["grpc"]}
+    default_backend {backend_name("grpc", regions[0])}
 
 frontend stats
     bind 127.0.0.1:{stats_port}
     http-request use-service prometheus-exporter if {{ path /metrics }}
     stats enable
     stats uri /stats
-
-backend {HTTP_BACKEND}
-    balance leastconn
-    option httpchk GET /v2/health/ready
-{http_servers}
-
-backend {GRPC_BACKEND}
-    balance leastconn
-    option httpchk GET /v2/health/ready
-{grpc_servers}
 """
+    ]
+    for region in regions:
+        for proto in ("http", "grpc"):
+            sections.append(f"""
+backend {backend_name(proto, region)}
+    balance leastconn
+    option allbackups
+    option httpchk GET /v2/health/ready
+{_servers(proto, region, backends)}
+""")
+    return "".join(sections)
 
 
 def runtime_command(socket_path: Path, command: str, timeout_s: float = 1.0) -> str:
@@ -95,7 +124,20 @@ def runtime_command(socket_path: Path, command: str, timeout_s: float = 1.0) -> 
     return b"".join(chunks).decode(errors="replace")
 
 
-def set_server_state(socket_path: Path, server: str, state: str) -> None:
-    """Put `server` into `ready`, `drain` or `maint` in both backends."""
-    for backend in (HTTP_BACKEND, GRPC_BACKEND):
-        runtime_command(socket_path, f"set server {backend}/{server} state {state}")
+def set_server_state(socket_path: Path, server: str, state: str, regions: list[str]) -> None:
+    """Put `server` into `ready`, `drain` or `maint` in every backend that lists it."""
+    for region in regions:
+        for proto in ("http", "grpc"):
+            runtime_command(socket_path, f"set server {backend_name(proto, region)}/{server} state {state}")
+
+
+def served_by_server(socket_path: Path) -> dict[str, int]:
+    """Requests each replica has served across every backend (HAProxy's `stot` counters)."""
+    counts: dict[str, int] = {}
+    lines = runtime_command(socket_path, "show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",") if lines else []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("svname") not in (None, "", "FRONTEND", "BACKEND") and row.get("pxname", "").startswith("http_"):
+            counts[row["svname"]] = counts.get(row["svname"], 0) + int(row.get("stot") or 0)
+    return counts

@@ -73,12 +73,13 @@ class Supervisor:
         self.started_at = time.time()
         self.pods = [
             ReplicaPod(
-                name=f"{config.region}-{i}",
-                region=config.region,
+                name=f"{region}-{i}",
+                region=region,
                 http_port=free_port(),
                 grpc_port=free_port(),
                 metrics_port=free_port(),
             )
+            for region in config.regions
             for i in range(config.replicas)
         ]
         self.gateway_http = config.gateway_http_port or free_port()
@@ -113,7 +114,8 @@ class Supervisor:
                 grpc_port=self.gateway_grpc,
                 stats_port=self.gateway_stats,
                 socket_path=self.socket_path,
-                backends=[gateway.Backend(p.name, p.http_port, p.grpc_port) for p in self.pods],
+                backends=[gateway.Backend(p.name, p.region, p.http_port, p.grpc_port) for p in self.pods],
+                regions=self.config.regions,
             )
         )
         logf = open(self.log_dir / "haproxy.log", "ab")  # noqa: SIM115 - the child owns it
@@ -266,7 +268,7 @@ class Supervisor:
                 pod.ready_at = time.time()
         self.m_ready.labels(pod.name).set(1 if ready else 0)
         try:
-            gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint")
+            gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint", self.config.regions)
         except OSError as exc:
             log.warning("gateway runtime API: %s", exc)
         log.info("%s %s", pod.name, "ready" if ready else "not ready")
@@ -297,6 +299,7 @@ class Supervisor:
         with self.lock:
             pods = [p.to_json() for p in self.pods]
         return {
+            "regions": self.config.regions,
             "platform_id": self.platform_id,
             "started_at": self.started_at,
             "pods": pods,
@@ -333,6 +336,13 @@ def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(sup.status()).encode())
             elif self.path == "/metrics":
                 self._send(200, generate_latest(sup.registry), "text/plain; version=0.0.4")
+            elif self.path == "/gateway":
+                try:
+                    served = gateway.served_by_server(sup.socket_path)
+                except OSError as exc:
+                    self._send(503, json.dumps({"error": str(exc)}).encode())
+                    return
+                self._send(200, json.dumps({"served": served}).encode())
             elif self.path == "/healthz":
                 self._send(200, b'{"ok": true}')
             else:
@@ -352,12 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="reference_platform.supervisor", description=__doc__.splitlines()[0])
     p.add_argument("--state-dir", type=Path, required=True)
     p.add_argument("--config", type=Path)
-    p.add_argument("--replicas", type=int)
+    p.add_argument("--replicas", type=int, help="inference replicas per region")
+    p.add_argument("--regions", type=int, help="number of regions (named a, b, c ...)")
     p.add_argument("--control-port", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     try:
-        config = load_config(args.config, replicas=args.replicas)
+        regions = [chr(ord("a") + i) for i in range(args.regions)] if args.regions else None
+        config = load_config(args.config, replicas=args.replicas, regions=regions)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2

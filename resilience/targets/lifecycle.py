@@ -34,7 +34,11 @@ def running(state_dir: Path) -> LocalPlatform | None:
 
 
 def up(
-    state_dir: Path, replicas: int | None = None, config: Path | None = None, timeout_s: float = 120.0
+    state_dir: Path,
+    replicas: int | None = None,
+    config: Path | None = None,
+    timeout_s: float = 120.0,
+    regions: int | None = None,
 ) -> LocalPlatform:
     """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
     existing = running(state_dir)
@@ -45,6 +49,8 @@ def up(
     cmd = [sys.executable, "-m", "reference_platform.supervisor", "--state-dir", str(state_dir)]
     if replicas is not None:
         cmd += ["--replicas", str(replicas)]
+    if regions is not None:
+        cmd += ["--regions", str(regions)]
     if config is not None:
         cmd += ["--config", str(config)]
     logs = state_dir / "logs"

@@ -45,6 +45,13 @@ class Platform:
         pods: list[dict[str, Any]] = httpx.get(self.state["control_url"] + "/pods", timeout=5).json()
         return pods
 
+    def served(self) -> dict[str, int]:
+        """Requests each replica has served through the gateway so far."""
+        import httpx
+
+        served: dict[str, int] = httpx.get(self.state["control_url"] + "/gateway", timeout=5).json()["served"]
+        return served
+
 
 def platform_processes(platform_id: str) -> list[psutil.Process]:
     found = []
@@ -57,11 +64,10 @@ def platform_processes(platform_id: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def _platform(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Iterator[Platform]:
     state_dir = tmp_path_factory.mktemp("platform-state")
     p = Platform(state_dir, {**os.environ, "RESILIENCE_STATE_DIR": str(state_dir)})
-    up = p.cli("platform", "up", timeout=240)
+    up = p.cli("platform", "up", *up_args, timeout=240)
     assert up.returncode == 0, up.stderr + up.stdout
     platform_id = p.state["platform_id"]
     try:
@@ -74,9 +80,23 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         assert not (state_dir / "platform.json").exists()
 
 
-def short_experiment(tmp_path: Path, mutate: Any = None, catalogue: Path = CATALOGUE) -> Path:
-    """experiments/pod-kill.yaml with shorter windows (and any change `mutate` makes), written to tmp_path."""
-    exp = yaml.safe_load((ROOT / "experiments" / "pod-kill.yaml").read_text())
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One region, two replicas (the default platform)."""
+    yield from _platform(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Two regions of two replicas each."""
+    yield from _platform(tmp_path_factory, "--regions", "2")
+
+
+def short_experiment(
+    tmp_path: Path, mutate: Any = None, catalogue: Path = CATALOGUE, name: str = "pod-kill.yaml"
+) -> Path:
+    """experiments/NAME with shorter windows (and any change `mutate` makes), written to tmp_path."""
+    exp = yaml.safe_load((ROOT / "experiments" / name).read_text())
     exp["configuration"]["slo_catalogue"] = str(catalogue)
     exp["controls"][0]["provider"]["arguments"].update(warmup_s=1)
     for probe in exp["steady-state-hypothesis"]["probes"]:
