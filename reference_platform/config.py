@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import yaml
 from typing import Annotated
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 
