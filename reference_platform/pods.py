@@ -94,6 +94,7 @@ class ReplicaPod:
     last_exit: ExitRecord | None = None
     restart_times: list[float] = field(default_factory=list)
     workspace: Path | None = None
+    model_version: int = 1
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +145,7 @@ class ReplicaPod:
             "restarts": self.restarts,
             "crash_loop": self.crash_loop,
             "incarnation": self.incarnation,
+            "model_version": self.model_version,
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
             "metrics_port": self.metrics_port,

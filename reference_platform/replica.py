@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reference_platform.model import INPUT_NAME, MODEL_NAME, ONNX_PATH, OUTPUT_NAME
+from reference_platform.model import INPUT_NAME, MODEL_NAME, OUTPUT_NAME
+from reference_platform.model.repository import ModelRepository
 
 log = logging.getLogger("reference_platform.replica")
 
@@ -43,8 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http-port", type=int, required=True)
     p.add_argument("--grpc-port", type=int, required=True)
     p.add_argument("--metrics-port", type=int, required=True)
-    p.add_argument("--model-path", type=Path, default=ONNX_PATH)
-    p.add_argument("--model-version", type=int, default=1)
+    p.add_argument("--model-version", type=int, default=1, help="version in the model repository")
+    p.add_argument("--model-path", type=Path, default=None, help="an ONNX file instead of the repository's")
     p.add_argument("--max-batch-size", type=int, default=16)
     p.add_argument(
         "--queue-delay-us", type=int, default=500, help="dynamic batcher max queue delay; 0 disables batching"
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(args.model_path), opts, providers=["CPUExecutionProvider"])
+    model_path = args.model_path or ModelRepository().path(args.model_version)
+    session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
     session.run(None, {INPUT_NAME: np.zeros((1, 64, 64, 3), dtype=np.uint8)})  # warm the session
 
     @batch

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from reference_platform import gateway
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
+from reference_platform.model.repository import ModelRepository
 from reference_platform.pods import (
     ExitRecord,
     ReplicaPod,
@@ -78,6 +79,7 @@ class Supervisor:
                 http_port=free_port(),
                 grpc_port=free_port(),
                 metrics_port=free_port(),
+                model_version=config.serving.model_version,
             )
             for region in config.regions
             for i in range(config.replicas)
@@ -97,6 +99,8 @@ class Supervisor:
         )
         s = config.serving
         self.serving_args = [
+            "--model-version",
+            str(s.model_version),
             "--max-batch-size",
             str(s.max_batch_size),
             "--queue-delay-us",
@@ -370,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         regions = [chr(ord("a") + i) for i in range(args.regions)] if args.regions else None
         config = load_config(args.config, replicas=args.replicas, regions=regions)
+        ModelRepository().path(config.serving.model_version)
     except ConfigError as exc:
         log.error("%s", exc)
+        return 2
+    except FileNotFoundError as exc:
+        log.error("%s: serving.model_version: %s; train and register one or pick an existing version", args.config, exc)
         return 2
     args.state_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(config, args.state_dir.resolve())

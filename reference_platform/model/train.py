@@ -1,7 +1,11 @@
-"""Train the quality-control CNN on generated images and export it to ONNX.
+"""Train the quality-control CNN on generated images, gate it, and register it as a new version.
 
-Needs the optional `train` extra (torch CPU). Serving needs only onnxruntime and the committed
-`qc_cnn.onnx`. Run: `python -m reference_platform.model.train [--epochs N] [--out PATH]`.
+Needs the optional `train` extra (torch CPU). Serving needs only onnxruntime and the model
+repository. Run: `python -m reference_platform.model.train [--epochs N] [--min-accuracy 0.9]`.
+
+The validation gate: accuracy on a held-out generated set (seeds never used in training) must reach
+`--min-accuracy`, and the exported ONNX must reproduce the framework's outputs (max abs difference
+<= `--parity-tolerance`). A model that fails either is never registered; the job exits 1.
 
 The network takes camera frames as they come (uint8, N x 64 x 64 x 3) and does its own scaling, so
 clients send 12 KB per image instead of 49 KB of float32. It is sized to cost roughly 1 ms per
@@ -11,13 +15,18 @@ image on one CPU core (~0.23 GFLOP), so that batching and saturation matter.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
+import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from reference_platform.model import INPUT_NAME, ONNX_PATH, OUTPUT_NAME, SAMPLES_PATH
+from reference_platform.model import INPUT_NAME, OUTPUT_NAME, REPOSITORY, SAMPLES_PATH
+from reference_platform.model.repository import ModelRepository
 from reference_platform.model.data import generate
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,7 @@ def train(epochs: int, n_train: int, seed: int) -> tuple[object, float]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     steps = epochs * ((len(xt) + 63) // 64)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=max(steps, 1))
     for epoch in range(epochs):
         model.train()
         perm = torch.randperm(len(xt))
@@ -107,20 +116,93 @@ def export(model, out: Path) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def main() -> None:
+HOLDOUT_SEED = 1_000_000
+"""Held-out images come from seeds far from any training seed."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    accuracy: float
+    parity_max_abs_diff: float
+    min_accuracy: float
+    parity_tolerance: float
+    holdout_n: int
+
+    @property
+    def reasons(self) -> list[str]:
+        out = []
+        if self.accuracy < self.min_accuracy:
+            out.append(f"held-out accuracy {self.accuracy:.3f} < required {self.min_accuracy:.3f}")
+        if not self.parity_max_abs_diff <= self.parity_tolerance:
+            out.append(
+                f"ONNX output differs from the framework's by {self.parity_max_abs_diff:.2e} "
+                f"> {self.parity_tolerance:.0e}"
+            )
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def validation_gate(
+    model,
+    onnx_file: Path,
+    min_accuracy: float,
+    parity_tolerance: float,  # type: ignore[no-untyped-def]
+    holdout_n: int = 500,
+) -> GateResult:
+    """Check accuracy on held-out data and ONNX/framework parity on the same images."""
+    import onnxruntime as ort
+    import torch
+
+    x, y = generate(holdout_n, seed=HOLDOUT_SEED)
+    model.eval()
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {INPUT_NAME: x})[0]
+    accuracy = float((exported.argmax(1) == y).mean())
+    return GateResult(accuracy, float(np.abs(reference - exported).max()), min_accuracy, parity_tolerance, holdout_n)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-train", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ONNX_PATH)
-    args = parser.parse_args()
+    parser.add_argument("--min-accuracy", type=float, default=0.9)
+    parser.add_argument("--parity-tolerance", type=float, default=1e-4)
+    parser.add_argument("--repository", type=Path, default=REPOSITORY)
+    parser.add_argument("--write-samples", action="store_true", help="also rewrite the load generator's frames")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    model, acc = train(args.epochs, args.n_train, args.seed)
-    export(model, args.out)
-    samples, _ = generate(16, seed=args.seed + 2000)
-    np.save(SAMPLES_PATH, samples)
-    log.info("held-out accuracy %.3f; wrote %s (%d bytes) and %s", acc, args.out, args.out.stat().st_size, SAMPLES_PATH)
+    model, _ = train(args.epochs, args.n_train, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / "model.onnx"
+        export(model, candidate)
+        gate = validation_gate(model, candidate, args.min_accuracy, args.parity_tolerance)
+        log.info(
+            "validation gate: accuracy %.3f, ONNX parity %.2e -> %s",
+            gate.accuracy,
+            gate.parity_max_abs_diff,
+            "PASS" if gate.passed else "FAIL",
+        )
+        if not gate.passed:
+            print(f"validation gate failed, nothing registered: {'; '.join(gate.reasons)}", file=sys.stderr)
+            return 1
+        meta = {
+            "accuracy": gate.accuracy,
+            "parity_max_abs_diff": gate.parity_max_abs_diff,
+            "gate": asdict(gate),
+            "training": {"epochs": args.epochs, "n_train": args.n_train, "seed": args.seed},
+        }
+        version = ModelRepository(args.repository).register(candidate, meta)
+    if args.write_samples:
+        np.save(SAMPLES_PATH, generate(16, seed=args.seed + 2000)[0])
+    print(json.dumps({"registered_version": version, "accuracy": gate.accuracy}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -187,12 +187,19 @@ def _print_status(plat: LocalPlatform) -> None:
         title=f"reference platform — gateway http {plat.gateway_http}, grpc {plat.state['gateway']['grpc']}",
         title_justify="left",
     )
-    for col in ("region", "pod", "role", "pid", "ready", "restarts", "last exit"):
+    for col in ("region", "pod", "role", "model", "pid", "ready", "restarts", "last exit"):
         table.add_column(col)
     for p in plat.pods():
         last = p.last_exit["reason"] if p.last_exit else "-"
         table.add_row(
-            p.region, p.name, p.role, str(p.pid or "-"), "yes" if p.ready else "[red]no[/]", str(p.restarts), last
+            p.region,
+            p.name,
+            p.role,
+            f"v{p.model_version}" if p.model_version else "-",
+            str(p.pid or "-"),
+            "yes" if p.ready else "[red]no[/]",
+            str(p.restarts),
+            last,
         )
     Console().print(table)
 

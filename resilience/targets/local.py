@@ -40,6 +40,7 @@ class Pod:
     restarts: int
     ready_at: float | None
     last_exit: dict[str, Any] | None
+    model_version: int | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pod:
@@ -52,6 +53,7 @@ class Pod:
             restarts=d["restarts"],
             ready_at=d["ready_at"],
             last_exit=d["last_exit"],
+            model_version=d.get("model_version"),
         )
 
     @property
