@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install demo test lint fmt unit integration bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ bench: $(STAMP)
 clean:
 	-$(BIN)/resilience platform down
 	rm -rf .resilience reports/2* reports/latest .pytest_cache .mypy_cache .ruff_cache
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix -q resilience reference_platform tests benchmarks
+	$(BIN)/ruff format -q resilience reference_platform tests benchmarks

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from reference_platform.model import INPUT_NAME, OUTPUT_NAME, REPOSITORY, SAMPLES_PATH
-from reference_platform.model.repository import ModelRepository
 from reference_platform.model.data import generate
+from reference_platform.model.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
