@@ -46,3 +46,27 @@ def test_repeated_kills_back_off_exponentially_and_report_the_reason(platform: P
     metrics = httpx.get(platform.state["control_url"] + "/metrics", timeout=5).text
     line = next(m for m in metrics.splitlines() if m.startswith(f'supervisor_pod_restarts_total{{pod="{name}"'))
     assert float(line.split()[-1]) >= 3
+
+
+def _stub_of(pgid: int) -> int:
+    import psutil
+
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and "triton_python_backend_stub" in " ".join(proc.info["cmdline"] or []):
+                return proc.pid
+        except (ProcessLookupError, psutil.Error):
+            continue
+    raise AssertionError(f"no python backend stub in process group {pgid}")
+
+
+def test_a_zombie_replica_is_caught_by_the_inference_liveness_probe(platform: Platform) -> None:
+    """Killing only the backend stub leaves /v2/health/ready at 200 while every inference fails."""
+    name = "a-0"
+    pod = _wait(platform, name, lambda p: p["ready"])
+    os.kill(_stub_of(pod["pid"]), signal.SIGKILL)
+    health = httpx.get(f"http://127.0.0.1:{pod['http_port']}/v2/health/ready", timeout=2)
+    assert health.status_code == 200  # the trap: a health-endpoint-only probe would keep it
+    restarted = _wait(platform, name, lambda p: (p["last_exit"] or {}).get("pid") == pod["pid"], timeout=30)
+    assert restarted["last_exit"]["reason"].startswith("liveness probe failed"), restarted["last_exit"]
+    _wait(platform, name, lambda p: p["ready"] and p["pid"] not in (None, pod["pid"]))
