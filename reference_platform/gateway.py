@@ -106,7 +106,8 @@ frontend stats
 backend {backend_name(proto, region)}
     balance leastconn
     option allbackups
-    option httpchk GET /v2/health/ready
+    # model-level readiness: the server says ready before PyTriton has loaded the model
+    option httpchk GET /v2/models/qc_cnn/ready
 {_servers(proto, region, backends)}
 """)
     return "".join(sections)

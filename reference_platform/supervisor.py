@@ -10,7 +10,8 @@ everything is ready, and serves a small JSON control API on loopback:
 - `POST /shutdown` stop everything and exit
 
 Liveness is a real inference (a replica whose backend stub died still answers /v2/health/ready with
-200 while every inference fails); readiness is /v2/health/ready plus that inference.
+200 while every inference fails); readiness is /v2/models/qc_cnn/ready plus that inference (/v2/health/ready says 200 before
+PyTriton has loaded the model).
 """
 
 from __future__ import annotations
@@ -278,11 +279,11 @@ class Supervisor:
         log.info("%s %s", pod.name, "ready" if ready else "not ready")
 
     def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
-        """Return (live, ready): live = a real inference succeeds, ready = /v2/health/ready says 200."""
+        """Return (live, ready): live = a real inference succeeds, ready = the model says ready."""
         timeout = self.config.probes.timeout_s
         try:
             conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
-            conn.request("GET", "/v2/health/ready")
+            conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
             health = conn.getresponse()
             health.read()
             ready = health.status == 200
