@@ -33,6 +33,8 @@ class BackoffConfig(_Strict):
 
 class ServingConfig(_Strict):
     model_version: int = Field(1, ge=1, description="version of qc_cnn in the model repository to serve")
+    repository: Path | None = Field(None, description="model repository root; default: the packaged one")
+    model_version: int = Field(1, ge=1, description="version of qc_cnn in the model repository to serve")
     max_batch_size: int = Field(16, ge=1, le=256)
     queue_delay_us: int = Field(500, ge=0, description="dynamic batcher queue delay; 0 turns the batcher off")
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")

@@ -25,6 +25,11 @@ class Backend:
     region: str
     http_port: int
     grpc_port: int
+    canary: bool = False
+    """A rollout's canary slot: serves only its own region, starts disabled, weight set at deploy."""
+
+
+STABLE_WEIGHT = 100
 
 
 def backend_name(protocol: str, region: str) -> str:
@@ -40,8 +45,11 @@ def haproxy_binary() -> str:
 def _servers(protocol: str, region: str, backends: list[Backend]) -> str:
     lines = []
     for b in sorted(backends, key=lambda b: (b.region != region, b.name)):
+        if b.canary and b.region != region:
+            continue
         port = b.http_port if protocol == "http" else b.grpc_port
         opts = " proto h2" if protocol == "grpc" else ""
+        opts += " weight 1 disabled" if b.canary else f" weight {STABLE_WEIGHT}"
         if protocol == "http" and b.region == region:
             opts += " check observe layer7 error-limit 5 on-error mark-down"
         else:  # one health check per replica, in its own region's http backend; the rest follow it
@@ -104,7 +112,8 @@ frontend stats
         for proto in ("http", "grpc"):
             sections.append(f"""
 backend {backend_name(proto, region)}
-    balance leastconn
+    # roundrobin honours weights exactly (canary shares); leastconn ignores them under light load
+    balance roundrobin
     option allbackups
     # model-level readiness: the server says ready before PyTriton has loaded the model
     option httpchk GET /v2/models/qc_cnn/ready
@@ -130,6 +139,25 @@ def set_server_state(socket_path: Path, server: str, state: str, regions: list[s
     for region in regions:
         for proto in ("http", "grpc"):
             runtime_command(socket_path, f"set server {backend_name(proto, region)}/{server} state {state}")
+
+
+def set_weight(socket_path: Path, region: str, server: str, weight: int) -> None:
+    for proto in ("http", "grpc"):
+        runtime_command(socket_path, f"set weight {backend_name(proto, region)}/{server} {weight}")
+
+
+def server_stats(socket_path: Path) -> dict[str, dict[str, str]]:
+    """`show stat` rows of the http backends' servers, keyed by server name (own-region entries)."""
+    rows: dict[str, dict[str, str]] = {}
+    lines = runtime_command(socket_path, "show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",") if lines else []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        name, backend = row.get("svname", ""), row.get("pxname", "")
+        own_region = name.startswith(backend.removeprefix("http_") + "-")  # skip backup entries elsewhere
+        if backend.startswith("http_") and own_region and name not in ("FRONTEND", "BACKEND"):
+            rows[name] = row
+    return rows
 
 
 def served_by_server(socket_path: Path) -> dict[str, int]:

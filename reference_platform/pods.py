@@ -95,12 +95,20 @@ class ReplicaPod:
     restart_times: list[float] = field(default_factory=list)
     workspace: Path | None = None
     model_version: int = 1
+    variant: str = "stable"
+    """`stable`, or `canary` for a rollout's canary pod."""
+    retired: bool = False
+    """Set when the pod is removed for good (canary rolled back or promoted): its controller stops."""
+    planned_restart: str | None = None
+    """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
 
-    def start(self, work_dir: Path, log_dir: Path, platform_id: str, serving_args: list[str]) -> None:
+    def start(
+        self, work_dir: Path, log_dir: Path, platform_id: str, serving_args: list[str], repository: Path | None = None
+    ) -> None:
         self.incarnation += 1
         self.workspace = work_dir / f"{self.name}-{self.incarnation}"
         shutil.rmtree(self.workspace, ignore_errors=True)
@@ -118,6 +126,9 @@ class ReplicaPod:
             str(self.metrics_port),
             "--workspace",
             str(self.workspace),
+            "--model-version",
+            str(self.model_version),
+            *(["--repository", str(repository)] if repository else []),
             *serving_args,
         ]
         logf = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -146,6 +157,7 @@ class ReplicaPod:
             "crash_loop": self.crash_loop,
             "incarnation": self.incarnation,
             "model_version": self.model_version,
+            "variant": self.variant,
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
             "metrics_port": self.metrics_port,

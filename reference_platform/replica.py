@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grpc-port", type=int, required=True)
     p.add_argument("--metrics-port", type=int, required=True)
     p.add_argument("--model-version", type=int, default=1, help="version in the model repository")
+    p.add_argument("--repository", type=Path, default=None, help="model repository root (default: packaged)")
     p.add_argument("--model-path", type=Path, default=None, help="an ONNX file instead of the repository's")
     p.add_argument("--max-batch-size", type=int, default=16)
     p.add_argument(
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     opts.inter_op_num_threads = 1
-    model_path = args.model_path or ModelRepository().path(args.model_version)
+    repository = ModelRepository(args.repository) if args.repository else ModelRepository()
+    model_path = args.model_path or repository.path(args.model_version)
     session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
     session.run(None, {INPUT_NAME: np.zeros((1, 64, 64, 3), dtype=np.uint8)})  # warm the session
 

@@ -27,6 +27,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -45,6 +46,7 @@ from reference_platform.pods import (
     stop_group,
     wait_ports_closed,
 )
+from reference_platform.rollout import CanaryController, CanaryPolicy
 
 log = logging.getLogger("reference_platform.supervisor")
 STATE_FILE = "platform.json"
@@ -85,6 +87,21 @@ class Supervisor:
             for region in config.regions
             for i in range(config.replicas)
         ]
+        self.canary_slots = [
+            ReplicaPod(
+                name=f"{region}-canary",
+                region=region,
+                http_port=free_port(),
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+                variant="canary",
+                retired=True,
+            )
+            for region in config.regions
+        ]
+        self.threads: dict[str, threading.Thread] = {}
+        self.rollout: CanaryController | None = None
+        self.repository = config.serving.repository
         self.gateway_http = config.gateway_http_port or free_port()
         self.gateway_grpc = config.gateway_grpc_port or free_port()
         self.gateway_stats = free_port()
@@ -100,8 +117,6 @@ class Supervisor:
         )
         s = config.serving
         self.serving_args = [
-            "--model-version",
-            str(s.model_version),
             "--max-batch-size",
             str(s.max_batch_size),
             "--queue-delay-us",
@@ -119,7 +134,10 @@ class Supervisor:
                 grpc_port=self.gateway_grpc,
                 stats_port=self.gateway_stats,
                 socket_path=self.socket_path,
-                backends=[gateway.Backend(p.name, p.region, p.http_port, p.grpc_port) for p in self.pods],
+                backends=[
+                    gateway.Backend(p.name, p.region, p.http_port, p.grpc_port, canary=p.variant == "canary")
+                    for p in self.pods + self.canary_slots
+                ],
                 regions=self.config.regions,
             )
         )
@@ -139,11 +157,8 @@ class Supervisor:
         server = ThreadingHTTPServer(("127.0.0.1", control_port), _handler(self))
         threading.Thread(target=server.serve_forever, daemon=True, name="control-api").start()
         self.start_gateway()
-        for pod in self.pods:
-            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args)
-        threads = [threading.Thread(target=self.control_loop, args=(pod,), name=pod.name) for pod in self.pods]
-        for t in threads:
-            t.start()
+        for pod in list(self.pods):
+            self._launch(pod)
         state = {
             "supervisor_pid": _os_getpid(),
             "platform_id": self.platform_id,
@@ -161,7 +176,9 @@ class Supervisor:
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)
         self.stopping.wait()
-        for t in threads:
+        if self.rollout is not None:
+            self.rollout.stop.set()
+        for t in list(self.threads.values()):
             t.join()
         self.shutdown_all()
         server.shutdown()
@@ -181,13 +198,55 @@ class Supervisor:
         self.socket_path.unlink(missing_ok=True)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
+    # -- adding, removing and restarting pods at run time (rollouts) ---------------------------------
+    def _launch(self, pod: ReplicaPod) -> None:
+        pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
+        thread = threading.Thread(target=self.control_loop, args=(pod,), name=pod.name)
+        self.threads[pod.name] = thread
+        thread.start()
+
+    def add_pod(self, pod: ReplicaPod) -> None:
+        with self.lock:
+            pod.retired, pod.ready, pod.ready_at = False, False, None
+            if pod not in self.pods:
+                self.pods.append(pod)
+        self._launch(pod)
+
+    def remove_pod(self, pod: ReplicaPod) -> None:
+        """Stop a pod for good: its controller ends, its process group is stopped and cleaned up."""
+        pod.retired = True
+        thread = self.threads.pop(pod.name, None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        if pod.proc is not None:
+            stop_group(pod.proc, grace_s=8)
+            clean_workspace(pod)
+        with self.lock:
+            pod.ready = False
+            if pod in self.pods:
+                self.pods.remove(pod)
+
+    def restart_pod(self, pod: ReplicaPod, version: int, reason: str, timeout_s: float = 120.0) -> None:
+        """Drain the pod in the gateway, restart it on `version`, and wait until it is ready again."""
+        old = pod.proc.pid if pod.proc else None
+        self._set_ready(pod, False)
+        with self.lock:
+            pod.model_version, pod.planned_restart = version, reason
+        if pod.proc is not None and pod.proc.poll() is None:
+            pod.proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + timeout_s
+        while not (pod.ready and pod.pid not in (None, old)):
+            if time.time() > deadline or self.stopping.is_set():
+                raise RuntimeError(f"{pod.name} was not ready on v{version} within {timeout_s:.0f} s")
+            time.sleep(0.1)
+
     # -- one controller per pod ------------------------------------------------------------------
     def control_loop(self, pod: ReplicaPod) -> None:
         period = self.config.probes.period_s
         next_probe = 0.0
         live_failures = 0
         restart_at: float | None = None
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and not pod.retired:
             proc = pod.proc
             if restart_at is not None:
                 if time.time() >= restart_at:
@@ -240,6 +299,14 @@ class Supervisor:
         reap_group(pod.proc.pid, timeout_s=5)
         clean_workspace(pod)
         wait_ports_closed([pod.http_port, pod.grpc_port, pod.metrics_port], timeout_s=10)
+        if pod.retired:
+            return time.time()
+        if pod.planned_restart:  # a rollout restarting it on purpose: no backoff, not a failure
+            with self.lock:
+                pod.last_exit = ExitRecord(record.pid, record.returncode, record.at, pod.planned_restart)
+                pod.planned_restart = None
+            self.m_restarts.labels(pod.name, "rollout").inc()
+            return time.time()
         now = time.time()
         b = self.config.backoff
         pod.restart_times = [t for t in pod.restart_times if now - t < b.reset_after_s] + [now]
@@ -262,7 +329,7 @@ class Supervisor:
     def _relaunch(self, pod: ReplicaPod) -> None:
         with self.lock:
             pod.restarts += 1
-            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args)
+            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
 
     def _set_ready(self, pod: ReplicaPod, ready: bool) -> None:
         if ready == pod.ready:
@@ -300,6 +367,17 @@ class Supervisor:
         except (OSError, http.client.HTTPException):
             return False, False
 
+    def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.rollout is not None and self.rollout.rollout.state in ("starting", "progressing", "promoting"):
+            raise ValueError(f"a rollout is already {self.rollout.rollout.state}; promote or abort it first")
+        policy = CanaryPolicy(**request)
+        if not 1 <= policy.weight <= 50:
+            raise ValueError(f"weight: {policy.weight} is outside 1-50 (percent of each region's traffic)")
+        (ModelRepository(self.repository) if self.repository else ModelRepository()).path(policy.version)
+        self.rollout = CanaryController(self, policy)
+        self.rollout.start()
+        return self.rollout.rollout.to_json()
+
     def status(self) -> dict[str, object]:
         with self.lock:
             pods = [p.to_json() for p in self.pods]
@@ -334,7 +412,31 @@ def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _rollout(self) -> None:
+            try:
+                if self.path == "/rollout":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    self._send(202, json.dumps(sup.start_rollout(body)).encode())
+                    return
+                if sup.rollout is None:
+                    self._send(404, b'{"error": "no rollout"}')
+                elif self.path == "/rollout/promote":
+                    sup.rollout.promote()
+                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
+                elif self.path == "/rollout/abort":
+                    sup.rollout.abort()
+                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
+                else:
+                    self._send(404, b'{"error": "unknown path"}')
+            except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+                self._send(400, json.dumps({"error": str(exc)}).encode())
+
         def do_GET(self) -> None:
+            if self.path == "/rollout":
+                body = sup.rollout.rollout.to_json() if sup.rollout else {"state": "none"}
+                self._send(200, json.dumps(body).encode())
+                return
             if self.path == "/pods":
                 self._send(200, json.dumps(sup.status()["pods"]).encode())
             elif self.path == "/status":
@@ -354,7 +456,9 @@ def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": "unknown path"}')
 
         def do_POST(self) -> None:
-            if self.path == "/shutdown":
+            if self.path.startswith("/rollout"):
+                self._rollout()
+            elif self.path == "/shutdown":
                 self._send(202, b'{"stopping": true}')
                 sup.stopping.set()
             else:

@@ -182,6 +182,106 @@ def down(state_dir: Path | None) -> None:
     err_console.print(f"platform stopped{msg}")
 
 
+@platform.command()
+@click.option(
+    "--strategy",
+    type=click.Choice(["canary"]),
+    default="canary",
+    show_default=True,
+    help="Rollout strategy (blue-green and shadow are not built yet).",
+)
+@click.option("--version", "version", type=click.IntRange(1), help="Model version to roll out (from the repository).")
+@click.option(
+    "--weight",
+    type=click.IntRange(1, 50),
+    default=10,
+    show_default=True,
+    help="Percent of each region's traffic for the canary.",
+)
+@click.option(
+    "--max-error-ratio",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Roll back when the canary's failure ratio exceeds this.",
+)
+@click.option(
+    "--max-latency-ratio",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Roll back when the canary is this many times slower than the stable replicas.",
+)
+@click.option("--promote", is_flag=True, help="Promote the running canary: rolling update of every replica.")
+@click.option("--abort", is_flag=True, help="Abort the running canary and remove it.")
+@_state_dir_option
+def deploy(
+    strategy: str,
+    version: int | None,
+    weight: int,
+    max_error_ratio: float,
+    max_latency_ratio: float,
+    promote: bool,
+    abort: bool,
+    state_dir: Path | None,
+) -> None:
+    """Roll out a model version (canary with automatic rollback), or promote/abort the running one."""
+    plat = lifecycle.running((state_dir or default_state_dir()).resolve())
+    if plat is None:
+        _fail("the local platform is not running (start it with `resilience platform up`)", ExitCode.USAGE)
+        return
+    try:
+        if promote or abort:
+            with err_console.status("promoting (rolling update)..." if promote else "aborting..."):
+                state = plat.rollout("promote" if promote else "abort")
+        elif version is None:
+            _fail("--version is required to start a rollout (or use --promote / --abort)", ExitCode.USAGE)
+            return
+        else:
+            state = plat.rollout(
+                "",
+                {
+                    "version": version,
+                    "weight": weight,
+                    "max_error_ratio": max_error_ratio,
+                    "max_latency_ratio": max_latency_ratio,
+                },
+            )
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
+    err_console.print(
+        f"rollout {state['strategy']} v{state['policy']['version']}: {state['state']}"
+        + (f" ({state['reason']})" if state.get("reason") else ""),
+        highlight=False,
+    )
+
+
+@platform.command()
+@_state_dir_option
+def rollout(state_dir: Path | None) -> None:
+    """Show the current rollout: state, reason, and what the gateway saw of each canary."""
+    plat = lifecycle.running((state_dir or default_state_dir()).resolve())
+    if plat is None:
+        _fail("the local platform is not running", ExitCode.USAGE)
+        return
+    state = plat.rollout()
+    if state.get("state") == "none":
+        err_console.print("no rollout")
+        return
+    err_console.print(
+        f"{state['strategy']} v{state['policy']['version']} at {state['policy']['weight']}%: "
+        f"{state['state']} {state.get('reason') or ''}",
+        highlight=False,
+    )
+    for name, c in state.get("canary", {}).items():
+        err_console.print(
+            f"  {name}: {c['requests']} requests, {c['failures']} failures, "
+            f"{c['rtime_ms']:.0f} ms vs stable {c['stable_rtime_ms']:.1f} ms",
+            highlight=False,
+        )
+
+
 def _print_status(plat: LocalPlatform) -> None:
     table = Table(
         title=f"reference platform — gateway http {plat.gateway_http}, grpc {plat.state['gateway']['grpc']}",

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from resilience.errors import PlatformError
+from resilience.errors import PlatformError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,21 @@ class LocalPlatform:
                 f"the platform supervisor at {self.control_url} did not answer ({exc}); "
                 f"check `resilience platform status`"
             ) from exc
+
+    def rollout(self, action: str = "", body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET the rollout state, or POST `action` ("" to start, "promote", "abort") to the supervisor."""
+        path = "/rollout" + (f"/{action}" if action else "")
+        try:
+            if body is None and not action:
+                resp = httpx.get(self.control_url + path, timeout=5.0)
+            else:
+                resp = httpx.post(self.control_url + path, json=body or {}, timeout=300.0)
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc})") from exc
+        data: dict[str, Any] = resp.json()
+        if resp.status_code >= 400:
+            raise UsageError(f"rollout: {data.get('error', resp.text)}")
+        return data
 
     def status(self) -> dict[str, Any]:
         data: dict[str, Any] = self._get("/status")

@@ -1,0 +1,133 @@
+"""Canary rollouts for real: a slow model version is rolled back automatically, a good one promoted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reference_platform.model import REPOSITORY
+from resilience.load import LoadGenerator, LoadSpec
+from tests.integration.conftest import ROOT, Platform
+
+pytestmark = pytest.mark.integration
+torch = pytest.importorskip("torch", reason="building the slow model version needs the `train` extra")
+
+
+def _slow_version(folder: Path) -> None:
+    """A model 8x as expensive as v1 (eight QC networks averaged): same interface, slower answers."""
+    from reference_platform.model.train import build_model
+
+    class Slow(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.nets = torch.nn.ModuleList(build_model() for _ in range(8))
+
+        def forward(self, x: Any) -> Any:
+            return torch.stack([net(x) for net in self.nets]).mean(0)
+
+    folder.mkdir(parents=True)
+    model = Slow().eval()
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 64, 64, 3, dtype=torch.uint8),),
+        str(folder / "model.onnx"),
+        dynamo=False,
+        opset_version=17,
+        input_names=["images"],
+        output_names=["probs"],
+        dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"}},
+    )
+    (folder / "metadata.json").write_text('{"note": "deliberately slow"}')
+
+
+@pytest.fixture(scope="module")
+def rollout_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("rollouts")
+    repo = root / "repository"
+    shutil.copytree(REPOSITORY, repo)
+    _slow_version(repo / "qc_cnn" / "2")
+    shutil.copytree(repo / "qc_cnn" / "1", repo / "qc_cnn" / "3")  # same model as v1: a healthy release
+    config = root / "platform.yaml"
+    config.write_text(f"serving:\n  repository: {repo}\n")
+    p = Platform(root / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(root / "state")})
+    up = p.cli("platform", "up", "--config", str(config))
+    assert up.returncode == 0, up.stderr
+    try:
+        yield p
+    finally:
+        assert p.cli("platform", "down").returncode == 0
+
+
+def _rollout(p: Platform) -> dict[str, Any]:
+    import httpx
+
+    state: dict[str, Any] = httpx.get(p.state["control_url"] + "/rollout", timeout=5).json()
+    return state
+
+
+def _load(p: Platform, tmp_path: Path, rate: float = 100) -> LoadGenerator:
+    gen = LoadGenerator(
+        LoadSpec(rate=rate, warmup_s=0, max_duration_s=120),
+        target=p.state["gateway"]["http"],
+        payload=ROOT / "reference_platform" / "model" / "samples.npy",
+        model="qc_cnn",
+        input_name="images",
+        log_path=tmp_path / "locust.log",
+    )
+    gen.start()
+    return gen
+
+
+def test_a_slow_canary_is_rolled_back_automatically(rollout_platform: Platform, tmp_path: Path) -> None:
+    gen = _load(rollout_platform, tmp_path)
+    try:
+        deploy = rollout_platform.cli(
+            "platform", "deploy", "--version", "2", "--weight", "20", "--max-latency-ratio", "1.5"
+        )
+        assert deploy.returncode == 0, deploy.stderr
+        deadline = time.monotonic() + 60
+        while _rollout(rollout_platform)["state"] in ("starting", "progressing") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        state = _rollout(rollout_platform)
+    finally:
+        summary = gen.stop()
+    assert state["state"] == "rolled-back", state
+    assert "latency" in state["reason"]
+    seen = state["canary"]["a-canary"]
+    assert seen["requests"] >= 20 and seen["rtime_ms"] > 1.5 * seen["stable_rtime_ms"]
+    pods = rollout_platform.pods()
+    assert [p["name"] for p in pods] == ["a-0", "a-1"] and all(p["model_version"] == 1 for p in pods)
+    assert summary.failures == 0, summary.errors  # users never noticed
+
+
+def test_a_healthy_canary_is_promoted_with_a_rolling_update(rollout_platform: Platform, tmp_path: Path) -> None:
+    gen = _load(rollout_platform, tmp_path)
+    try:
+        assert rollout_platform.cli("platform", "deploy", "--version", "3", "--weight", "20").returncode == 0
+        deadline = time.monotonic() + 60
+        while _rollout(rollout_platform)["state"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # let it serve
+        assert _rollout(rollout_platform)["state"] == "progressing"
+        assert _rollout(rollout_platform)["canary"]["a-canary"]["requests"] > 0
+        promote = rollout_platform.cli("platform", "deploy", "--promote")
+        assert promote.returncode == 0 and "promoted" in promote.stderr, promote.stderr
+    finally:
+        summary = gen.stop()
+    pods = rollout_platform.pods()
+    assert [p["name"] for p in pods] == ["a-0", "a-1"]
+    assert all(p["model_version"] == 3 and p["ready"] and p["last_exit"]["reason"] == "rollout to v3" for p in pods)
+    assert summary.failures == 0, summary.errors  # a rolling update drains each replica first
+
+
+def test_bad_rollout_requests_are_refused_with_the_reason(rollout_platform: Platform) -> None:
+    missing = rollout_platform.cli("platform", "deploy", "--version", "9")
+    assert missing.returncode == 2 and "version 9 is not in" in missing.stderr
+    nothing = rollout_platform.cli("platform", "deploy", "--promote")
+    assert nothing.returncode == 2 and "cannot promote" in nothing.stderr
