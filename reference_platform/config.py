@@ -40,6 +40,16 @@ class ServingConfig(_Strict):
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")
 
 
+class PipelineConfig(_Strict):
+    enabled: bool = Field(False, description="run cameras -> preprocessing -> sink around inference")
+    cameras: int = Field(4, ge=1, le=64)
+    fps: float = Field(5.0, gt=0, le=100, description="frames per second per camera")
+    defect_rate: float = Field(0.5, ge=0, le=1, description="share of parts with a defect")
+    workers: int = Field(4, ge=1, le=64, description="preprocessing threads sending to the gateway")
+    drift_reference: int = Field(200, ge=10, description="predictions in the drift reference window")
+    drift_window: int = Field(200, ge=10, description="predictions in the drift comparison window")
+
+
 class PlatformConfig(_Strict):
     regions: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,7}$")]] = Field(
         default_factory=lambda: ["a"], min_length=1, max_length=4
@@ -48,6 +58,7 @@ class PlatformConfig(_Strict):
     replicas: int = Field(2, ge=1, le=8, description="inference replicas per region")
     serving: ServingConfig = ServingConfig()
     probes: ProbeConfig = ProbeConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     backoff: BackoffConfig = BackoffConfig()
     gateway_http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     gateway_grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")

@@ -100,6 +100,8 @@ class ReplicaPod:
     retired: bool = False
     """Set when the pod is removed for good (canary rolled back or promoted): its controller stops."""
     planned_restart: str | None = None
+    command: list[str] = field(default_factory=list)
+    """For pipeline stages: arguments to `python -m reference_platform.pipeline` (replicas leave it empty)."""
     """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""
 
     @property
@@ -112,25 +114,29 @@ class ReplicaPod:
         self.incarnation += 1
         self.workspace = work_dir / f"{self.name}-{self.incarnation}"
         shutil.rmtree(self.workspace, ignore_errors=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "reference_platform.replica",
-            "--name",
-            self.name,
-            "--http-port",
-            str(self.http_port),
-            "--grpc-port",
-            str(self.grpc_port),
-            "--metrics-port",
-            str(self.metrics_port),
-            "--workspace",
-            str(self.workspace),
-            "--model-version",
-            str(self.model_version),
-            *(["--repository", str(repository)] if repository else []),
-            *serving_args,
-        ]
+        cmd = (
+            [sys.executable, "-m", "reference_platform.pipeline", *self.command]
+            if self.command
+            else [
+                sys.executable,
+                "-m",
+                "reference_platform.replica",
+                "--name",
+                self.name,
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--workspace",
+                str(self.workspace),
+                "--model-version",
+                str(self.model_version),
+                *(["--repository", str(repository)] if repository else []),
+                *serving_args,
+            ]
+        )
         logf = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             cmd,
@@ -156,7 +162,7 @@ class ReplicaPod:
             "restarts": self.restarts,
             "crash_loop": self.crash_loop,
             "incarnation": self.incarnation,
-            "model_version": self.model_version,
+            "model_version": self.model_version if self.role == "inference" else None,
             "variant": self.variant,
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,

@@ -99,10 +99,13 @@ class Supervisor:
             )
             for region in config.regions
         ]
+        self.gateway_http = config.gateway_http_port or free_port()
+        self.stage_urls: dict[str, str] = {}
+        if config.pipeline.enabled:
+            self.pods += self._pipeline_pods()
         self.threads: dict[str, threading.Thread] = {}
         self.rollout: CanaryController | None = None
         self.repository = config.serving.repository
-        self.gateway_http = config.gateway_http_port or free_port()
         self.gateway_grpc = config.gateway_grpc_port or free_port()
         self.gateway_stats = free_port()
         self.haproxy: subprocess.Popen[bytes] | None = None
@@ -125,6 +128,58 @@ class Supervisor:
             str(s.threads),
         ]
 
+    def _pipeline_pods(self) -> list[ReplicaPod]:
+        """cameras -> preprocess -> sink, each a pod probed on its /healthz."""
+        pc = self.config.pipeline
+        frames, results = free_port(), free_port()
+        ports = {stage: free_port() for stage in ("cameras", "preprocess", "sink")}
+        self.stage_urls = {stage: f"http://127.0.0.1:{port}" for stage, port in ports.items()}
+        commands = {
+            "sink": [
+                "sink",
+                "--in-port",
+                str(results),
+                "--reference",
+                str(pc.drift_reference),
+                "--window",
+                str(pc.drift_window),
+            ],
+            "preprocess": [
+                "preprocess",
+                "--in-port",
+                str(frames),
+                "--out",
+                f"tcp://127.0.0.1:{results}",
+                "--gateway",
+                f"127.0.0.1:{self.gateway_http}",
+                "--workers",
+                str(pc.workers),
+            ],
+            "cameras": [
+                "cameras",
+                "--out",
+                f"tcp://127.0.0.1:{frames}",
+                "--cameras",
+                str(pc.cameras),
+                "--fps",
+                str(pc.fps),
+                "--defect-rate",
+                str(pc.defect_rate),
+            ],
+        }
+        return [
+            ReplicaPod(
+                name=stage,
+                region=self.config.regions[0],
+                http_port=0,
+                grpc_port=0,
+                metrics_port=ports[stage],
+                role=stage,
+                command=[*commands[stage], "--port", str(ports[stage])],
+            )
+            for stage in ("sink", "preprocess", "cameras")
+        ]
+
     # -- lifecycle ---------------------------------------------------------------------------
     def start_gateway(self) -> None:
         cfg = self.state_dir / "haproxy.cfg"
@@ -137,6 +192,7 @@ class Supervisor:
                 backends=[
                     gateway.Backend(p.name, p.region, p.http_port, p.grpc_port, canary=p.variant == "canary")
                     for p in self.pods + self.canary_slots
+                    if p.role == "inference"
                 ],
                 regions=self.config.regions,
             )
@@ -169,6 +225,7 @@ class Supervisor:
                 "metrics": f"http://127.0.0.1:{self.gateway_stats}/metrics",
             },
             "model": MODEL_NAME,
+            "pipeline": self.stage_urls,
             "state_dir": str(self.state_dir),
             "started_at": self.started_at,
         }
@@ -298,7 +355,7 @@ class Supervisor:
         assert pod.proc is not None
         reap_group(pod.proc.pid, timeout_s=5)
         clean_workspace(pod)
-        wait_ports_closed([pod.http_port, pod.grpc_port, pod.metrics_port], timeout_s=10)
+        wait_ports_closed([p for p in (pod.http_port, pod.grpc_port, pod.metrics_port) if p], timeout_s=10)
         if pod.retired:
             return time.time()
         if pod.planned_restart:  # a rollout restarting it on purpose: no backoff, not a failure
@@ -339,6 +396,9 @@ class Supervisor:
             if ready:
                 pod.ready_at = time.time()
         self.m_ready.labels(pod.name).set(1 if ready else 0)
+        if pod.role != "inference":
+            log.info("%s %s", pod.name, "ready" if ready else "not ready")
+            return
         try:
             gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint", self.config.regions)
         except OSError as exc:
@@ -348,6 +408,15 @@ class Supervisor:
     def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
         """Return (live, ready): live = a real inference succeeds, ready = the model says ready."""
         timeout = self.config.probes.timeout_s
+        if pod.role != "inference":  # a pipeline stage: its HTTP side answering is both
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", pod.metrics_port, timeout=timeout)
+                conn.request("GET", "/healthz")
+                ok = conn.getresponse().status == 200
+                conn.close()
+                return ok, ok
+            except (OSError, http.client.HTTPException):
+                return False, False
         try:
             conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
             conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
@@ -474,11 +543,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, help="inference replicas per region")
     p.add_argument("--regions", type=int, help="number of regions (named a, b, c ...)")
     p.add_argument("--control-port", type=int, default=0)
+    p.add_argument("--pipeline", action="store_true", help="also run cameras -> preprocessing -> sink")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     try:
         regions = [chr(ord("a") + i) for i in range(args.regions)] if args.regions else None
         config = load_config(args.config, replicas=args.replicas, regions=regions)
+        if args.pipeline:
+            config = config.model_copy(update={"pipeline": config.pipeline.model_copy(update={"enabled": True})})
         ModelRepository().path(config.serving.model_version)
     except ConfigError as exc:
         log.error("%s", exc)

@@ -138,6 +138,7 @@ _state_dir_option = click.option(
 @platform.command()
 @click.option("--regions", type=click.IntRange(1, 4), default=None, help="Regions, named a, b, ... [default: 1].")
 @click.option("--replicas", type=click.IntRange(1, 8), default=None, help="Inference replicas per region [default: 2].")
+@click.option("--pipeline", is_flag=True, help="Also run cameras -> preprocessing -> results sink.")
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -145,12 +146,12 @@ _state_dir_option = click.option(
     help="Platform config YAML (see reference_platform/platform.yaml).",
 )
 @_state_dir_option
-def up(regions: int | None, replicas: int | None, config: Path | None, state_dir: Path | None) -> None:
+def up(regions: int | None, replicas: int | None, pipeline: bool, config: Path | None, state_dir: Path | None) -> None:
     """Start the platform and wait until every replica is ready."""
     sd = (state_dir or default_state_dir()).resolve()
     try:
         with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
-            plat = lifecycle.up(sd, replicas=replicas, config=config, regions=regions)
+            plat = lifecycle.up(sd, replicas=replicas, config=config, regions=regions, pipeline=pipeline)
     except UsageError as exc:
         _fail(str(exc), ExitCode.USAGE)
         return

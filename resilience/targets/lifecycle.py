@@ -39,6 +39,7 @@ def up(
     config: Path | None = None,
     timeout_s: float = 120.0,
     regions: int | None = None,
+    pipeline: bool = False,
 ) -> LocalPlatform:
     """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
     existing = running(state_dir)
@@ -51,6 +52,8 @@ def up(
         cmd += ["--replicas", str(replicas)]
     if regions is not None:
         cmd += ["--regions", str(regions)]
+    if pipeline:
+        cmd += ["--pipeline"]
     if config is not None:
         cmd += ["--config", str(config)]
     logs = state_dir / "logs"

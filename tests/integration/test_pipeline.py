@@ -1,0 +1,118 @@
+"""The pipeline for real: cameras -> preprocessing -> gateway/Triton -> sink, as supervised processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Platform
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("pipeline")
+    config = root / "platform.yaml"
+    config.write_text(
+        "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n  drift_reference: 150\n  drift_window: 150\n"
+    )
+    p = Platform(root / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(root / "state")})
+    up = p.cli("platform", "up", "--config", str(config))
+    assert up.returncode == 0, up.stderr
+    try:
+        yield p
+    finally:
+        assert p.cli("platform", "down").returncode == 0
+
+
+def metrics(p: Platform, stage: str) -> dict[str, float]:
+    """Every sample by its full name (labels included), plus each metric summed over its labels."""
+    text = httpx.get(p.state["pipeline"][stage] + "/metrics", timeout=5).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+            if "{" in name:
+                bare = name.split("{")[0]
+                out[bare] = out.get(bare, 0.0) + float(value)
+    return out
+
+
+def control(p: Platform, **body: object) -> dict[str, object]:
+    resp = httpx.post(p.state["pipeline"]["cameras"] + "/control", json=body, timeout=5)
+    assert resp.status_code == 200, resp.text
+    data: dict[str, object] = resp.json()
+    return data
+
+
+def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.25)
+
+
+def test_frames_flow_end_to_end(pipeline: Platform) -> None:
+    before = metrics(pipeline, "sink").get("pipeline_sink_results_total", 0)
+    wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_results_total"] >= before + 40)
+    sink = metrics(pipeline, "sink")
+    assert sink["pipeline_sink_end_to_end_seconds_count"] == sink["pipeline_sink_results_total"]
+    assert sink["pipeline_sink_end_to_end_seconds_sum"] / sink["pipeline_sink_end_to_end_seconds_count"] < 1.0
+
+
+def test_corrupted_frames_are_counted_and_skipped_without_crashing(pipeline: Platform) -> None:
+    pids = {p["name"]: p["pid"] for p in pipeline.pods()}
+    control(pipeline, corrupt_ratio=0.3)
+    try:
+        wait_for(
+            lambda: (
+                sum(
+                    v
+                    for k, v in metrics(pipeline, "preprocess").items()
+                    if k.startswith("pipeline_preprocess_frames_rejected_total")
+                )
+                >= 20
+            )
+        )
+        results = metrics(pipeline, "sink")["pipeline_sink_results_total"]
+        wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_results_total"] > results + 20)
+    finally:
+        control(pipeline, corrupt_ratio=0.0)
+    pre = metrics(pipeline, "preprocess")
+    reasons = {k for k, v in pre.items() if k.startswith("pipeline_preprocess_frames_rejected_total") and v > 0}
+    assert any('reason="checksum"' in r for r in reasons) and any('reason="truncated"' in r for r in reasons)
+    assert {p["name"]: p["pid"] for p in pipeline.pods()} == pids  # nothing crashed or restarted
+
+
+def test_a_shift_in_the_parts_shows_up_as_prediction_drift(pipeline: Platform) -> None:
+    wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] >= 0, timeout=60)
+    calm = metrics(pipeline, "sink")["pipeline_sink_prediction_psi"]
+    control(pipeline, defect_rate=1.0)  # every part on the belt is now defective
+    try:
+        wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] > 0.25, timeout=60)
+    finally:
+        control(pipeline, defect_rate=0.5)
+    assert calm < 0.25
+    assert metrics(pipeline, "sink")["pipeline_sink_defect_ratio"] > 0.5
+
+
+def test_overload_is_shed_at_the_cameras_with_bounded_queues(pipeline: Platform) -> None:
+    control(pipeline, fps=150)  # 600 frames/s: far beyond what 2 replicas on 2 cores infer
+    try:
+        wait_for(lambda: metrics(pipeline, "cameras").get("pipeline_camera_frames_dropped_total", 0) > 100)
+        depth = metrics(pipeline, "preprocess")["pipeline_preprocess_queue_depth"]
+    finally:
+        control(pipeline, fps=10)
+    assert depth <= 32  # the bounded in-process queue: memory cannot grow without limit
+    assert all(p["ready"] for p in pipeline.pods())
+
+
+def test_bad_control_input_is_refused(pipeline: Platform) -> None:
+    resp = httpx.post(pipeline.state["pipeline"]["cameras"] + "/control", json={"fsp": 3}, timeout=5)
+    assert resp.status_code == 400 and "unknown field" in resp.json()["error"]
