@@ -13,7 +13,7 @@ from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.errors import ResilienceError
 from resilience.slo import evaluate, window
 
-__all__ = ["slo_met"]
+__all__ = ["prediction_drift_below", "slo_met"]
 
 # A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
 log = logging.getLogger("chaostoolkit.resilience")
@@ -57,3 +57,20 @@ def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | Non
         result.verdict.value,
     )
     return result.verdict.value == "pass"
+
+
+def prediction_drift_below(max_psi: float = 0.2) -> bool:
+    """Say whether the pipeline's prediction drift (PSI of p(defect), recent vs reference window) is
+    below `max_psi` (0.1 = no real change, 0.25 = a significant shift, by the usual reading).
+
+    Reads the results sink of the reference platform's pipeline (`resilience platform up --pipeline`).
+    Fails while the drift windows are still filling. Use with `tolerance: true`.
+    """
+    try:
+        value = session.current().platform().stage_metrics("sink").get("pipeline_sink_prediction_psi", -1.0)
+    except ResilienceError as exc:
+        raise ActivityFailed(str(exc)) from exc
+    if value < 0:
+        raise ActivityFailed("the drift monitor has not filled its reference and comparison windows yet")
+    log.info("prediction drift PSI %.3f (threshold %.3f)", value, max_psi)
+    return value < max_psi

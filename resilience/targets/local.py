@@ -105,6 +105,24 @@ class LocalPlatform:
             raise UsageError(f"rollout: {data.get('error', resp.text)}")
         return data
 
+    def stage_metrics(self, stage: str) -> dict[str, float]:
+        """A pipeline stage's Prometheus samples (labels kept in the names)."""
+        urls: dict[str, str] = self.state.get("pipeline") or {}
+        if stage not in urls:
+            raise PlatformError(
+                f"the platform runs no {stage!r} stage; start it with `resilience platform up --pipeline`"
+            )
+        try:
+            text = httpx.get(urls[stage] + "/metrics", timeout=2.0).text
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"pipeline stage {stage} at {urls[stage]} did not answer ({exc})") from exc
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        return samples
+
     def status(self) -> dict[str, Any]:
         data: dict[str, Any] = self._get("/status")
         return data

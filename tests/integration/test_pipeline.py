@@ -90,12 +90,27 @@ def test_corrupted_frames_are_counted_and_skipped_without_crashing(pipeline: Pla
     assert {p["name"]: p["pid"] for p in pipeline.pods()} == pids  # nothing crashed or restarted
 
 
+def _probe(p: Platform, max_psi: float) -> bool:
+    from resilience.ctk.probes import prediction_drift_below
+    from resilience.engine import session
+    from resilience.engine.session import RunSession
+
+    session.begin(RunSession(experiment_path=None, work_dir=p.state_dir))
+    try:
+        session.current().platform(p.state_dir)
+        return prediction_drift_below(max_psi)
+    finally:
+        session.end()
+
+
 def test_a_shift_in_the_parts_shows_up_as_prediction_drift(pipeline: Platform) -> None:
     wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] >= 0, timeout=60)
     calm = metrics(pipeline, "sink")["pipeline_sink_prediction_psi"]
+    assert _probe(pipeline, max_psi=0.25) is (calm < 0.25)
     control(pipeline, defect_rate=1.0)  # every part on the belt is now defective
     try:
         wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] > 0.25, timeout=60)
+        assert _probe(pipeline, max_psi=0.25) is False  # the CTK probe sees it too
     finally:
         control(pipeline, defect_rate=0.5)
     assert calm < 0.25
