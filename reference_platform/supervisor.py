@@ -46,6 +46,7 @@ from reference_platform.pods import (
     stop_group,
     wait_ports_closed,
 )
+from reference_platform.resources import PodResources
 from reference_platform.rollout import CanaryController, CanaryPolicy
 
 log = logging.getLogger("reference_platform.supervisor")
@@ -115,6 +116,7 @@ class Supervisor:
             "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
         )
         self.m_ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
+        self.registry.register(PodResources(lambda: list(self.pods)))
         self.m_probe_fail = Counter(
             "supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=self.registry
         )

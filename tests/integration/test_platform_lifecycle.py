@@ -48,3 +48,17 @@ def test_up_is_idempotent_and_status_shows_every_pod(platform: Platform) -> None
     assert status.returncode == 0
     for pod in platform.pods():
         assert pod["name"] in status.stdout and str(pod["pid"]) in status.stdout
+
+
+def test_every_pod_reports_cpu_and_memory_and_gpus_are_never_faked(platform: Platform) -> None:
+    import httpx
+
+    from reference_platform.resources import gpus
+
+    text = httpx.get(platform.state["control_url"] + "/metrics", timeout=5).text
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    for pod in platform.pods():
+        labels = f'{{device="cpu",pod="{pod["name"]}",role="inference"}}'
+        assert float(samples[f"pod_cpu_seconds_total{labels}"]) > 0
+        assert float(samples[f"pod_memory_bytes{labels}"]) > 100e6  # five processes, a model, Triton
+    assert float(samples["gpu_present"]) == (1.0 if gpus() else 0.0)
