@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -50,6 +50,16 @@ class PipelineConfig(_Strict):
     drift_window: int = Field(200, ge=10, description="predictions in the drift comparison window")
 
 
+class AutoscalerConfig(_Strict):
+    enabled: bool = Field(False, description="scale inference replicas per region on gateway latency")
+    min_replicas: int = Field(1, ge=1, le=8)
+    max_replicas: int = Field(4, ge=1, le=8)
+    target_ms: float = Field(10.0, gt=0, description="average response time per replica to stay under")
+    period_s: float = Field(1.0, gt=0)
+    cooldown_s: float = Field(8.0, ge=0, description="no further decision this long after a change")
+    scale_down_after_s: float = Field(15.0, ge=0, description="latency under half the target this long")
+
+
 class PlatformConfig(_Strict):
     regions: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,7}$")]] = Field(
         default_factory=lambda: ["a"], min_length=1, max_length=4
@@ -59,10 +69,23 @@ class PlatformConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     probes: ProbeConfig = ProbeConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
     backoff: BackoffConfig = BackoffConfig()
     gateway_http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     gateway_grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     ready_timeout_s: float = Field(120.0, gt=0, description="`platform up` gives up after this long")
+
+    @model_validator(mode="after")
+    def _replicas_within_autoscaler_bounds(self) -> PlatformConfig:
+        a = self.autoscaler
+        if a.enabled and not a.min_replicas <= self.replicas <= a.max_replicas:
+            raise ValueError(
+                f"replicas ({self.replicas}) must lie within autoscaler min_replicas..max_replicas "
+                f"({a.min_replicas}..{a.max_replicas})"
+            )
+        if a.min_replicas > a.max_replicas:
+            raise ValueError("autoscaler.min_replicas must not exceed autoscaler.max_replicas")
+        return self
 
     @field_validator("regions")
     @classmethod

@@ -27,6 +27,8 @@ class Backend:
     grpc_port: int
     canary: bool = False
     """A rollout's canary slot: serves only its own region, starts disabled, weight set at deploy."""
+    disabled: bool = False
+    """An autoscaler slot: declared up front so scaling needs no reload, out of rotation until used."""
 
 
 STABLE_WEIGHT = 100
@@ -49,7 +51,7 @@ def _servers(protocol: str, region: str, backends: list[Backend]) -> str:
             continue
         port = b.http_port if protocol == "http" else b.grpc_port
         opts = " proto h2" if protocol == "grpc" else ""
-        opts += " weight 1 disabled" if b.canary else f" weight {STABLE_WEIGHT}"
+        opts += " weight 1 disabled" if b.canary else f" weight {STABLE_WEIGHT}" + (" disabled" if b.disabled else "")
         if protocol == "http" and b.region == region:
             opts += " check observe layer7 error-limit 5 on-error mark-down"
         else:  # one health check per replica, in its own region's http backend; the rest follow it
@@ -158,6 +160,18 @@ def server_stats(socket_path: Path) -> dict[str, dict[str, str]]:
         if backend.startswith("http_") and own_region and name not in ("FRONTEND", "BACKEND"):
             rows[name] = row
     return rows
+
+
+def backend_queues(socket_path: Path) -> dict[str, int]:
+    """Requests waiting for a server, per region (`qcur` of each http backend)."""
+    out: dict[str, int] = {}
+    lines = runtime_command(socket_path, "show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",") if lines else []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("svname") == "BACKEND" and row.get("pxname", "").startswith("http_"):
+            out[row["pxname"].removeprefix("http_")] = int(row.get("qcur") or 0)
+    return out
 
 
 def served_by_server(socket_path: Path) -> dict[str, int]:

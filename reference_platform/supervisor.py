@@ -33,6 +33,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from reference_platform import gateway
+from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
 from reference_platform.model.repository import ModelRepository
@@ -88,6 +89,21 @@ class Supervisor:
             for region in config.regions
             for i in range(config.replicas)
         ]
+        extra = config.autoscaler.max_replicas - config.replicas if config.autoscaler.enabled else 0
+        self.scale_slots = [
+            ReplicaPod(
+                name=f"{region}-{i}",
+                region=region,
+                http_port=free_port(),
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+                model_version=config.serving.model_version,
+                retired=True,
+            )
+            for region in config.regions
+            for i in range(config.replicas, config.replicas + extra)
+        ]
+        self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
         self.canary_slots = [
             ReplicaPod(
                 name=f"{region}-canary",
@@ -192,8 +208,15 @@ class Supervisor:
                 stats_port=self.gateway_stats,
                 socket_path=self.socket_path,
                 backends=[
-                    gateway.Backend(p.name, p.region, p.http_port, p.grpc_port, canary=p.variant == "canary")
-                    for p in self.pods + self.canary_slots
+                    gateway.Backend(
+                        p.name,
+                        p.region,
+                        p.http_port,
+                        p.grpc_port,
+                        canary=p.variant == "canary",
+                        disabled=p in self.scale_slots,
+                    )
+                    for p in self.pods + self.scale_slots + self.canary_slots
                     if p.role == "inference"
                 ],
                 regions=self.config.regions,
@@ -217,6 +240,8 @@ class Supervisor:
         self.start_gateway()
         for pod in list(self.pods):
             self._launch(pod)
+        if self.autoscaler is not None:
+            self.autoscaler.start()
         state = {
             "supervisor_pid": _os_getpid(),
             "platform_id": self.platform_id,
@@ -453,6 +478,7 @@ class Supervisor:
         with self.lock:
             pods = [p.to_json() for p in self.pods]
         return {
+            "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "regions": self.config.regions,
             "platform_id": self.platform_id,
             "started_at": self.started_at,
