@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics_address="127.0.0.1",
         metrics_port=args.metrics_port,
         exit_timeout_secs=2,
+        # p50/p90/p99 of request latency per model, as Prometheus summaries (the supervisor shows p99)
+        metrics_config=["summary_latencies=true", "summary_quantiles=0.5:0.05,0.9:0.01,0.99:0.001"],
         strict_readiness=True,
         log_verbose=0,
     )

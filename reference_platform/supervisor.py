@@ -477,6 +477,9 @@ class Supervisor:
     def status(self) -> dict[str, object]:
         with self.lock:
             pods = [p.to_json() for p in self.pods]
+        for pod in pods:
+            if pod["role"] == "inference" and pod["ready"]:
+                pod["server_p99_ms"] = _triton_p99_ms(int(str(pod["metrics_port"])))
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "regions": self.config.regions,
@@ -489,6 +492,22 @@ class Supervisor:
                 "stats_port": self.gateway_stats,
             },
         }
+
+
+def _triton_p99_ms(metrics_port: int) -> float | None:
+    """Triton's own p99 of request latency (server side, its recent window), from the replica's metrics."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=0.5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return None
+    for line in text.splitlines():
+        if line.startswith("nv_inference_request_summary_us{") and 'quantile="0.99"' in line:
+            value = float(line.rsplit(" ", 1)[1])
+            return None if value != value else round(value / 1000, 2)  # NaN before any request
+    return None
 
 
 def _os_getpid() -> int:

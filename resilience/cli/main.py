@@ -288,9 +288,9 @@ def _print_status(plat: LocalPlatform) -> None:
         title=f"reference platform — gateway http {plat.gateway_http}, grpc {plat.state['gateway']['grpc']}",
         title_justify="left",
     )
-    for col in ("region", "pod", "role", "model", "pid", "ready", "restarts", "last exit"):
+    for col in ("region", "pod", "role", "model", "pid", "ready", "server p99", "restarts", "last exit"):
         table.add_column(col)
-    for p in plat.pods():
+    for p in plat.pods_with_latency():
         last = p.last_exit["reason"] if p.last_exit else "-"
         table.add_row(
             p.region,
@@ -299,6 +299,7 @@ def _print_status(plat: LocalPlatform) -> None:
             f"v{p.model_version}" if p.model_version else "-",
             str(p.pid or "-"),
             "yes" if p.ready else "[red]no[/]",
+            f"{p.server_p99_ms:.1f} ms" if p.server_p99_ms is not None else "-",
             str(p.restarts),
             last,
         )

@@ -41,6 +41,7 @@ class Pod:
     ready_at: float | None
     last_exit: dict[str, Any] | None
     model_version: int | None = None
+    server_p99_ms: float | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pod:
@@ -54,6 +55,7 @@ class Pod:
             ready_at=d["ready_at"],
             last_exit=d["last_exit"],
             model_version=d.get("model_version"),
+            server_p99_ms=d.get("server_p99_ms"),
         )
 
     @property
@@ -129,6 +131,10 @@ class LocalPlatform:
 
     def pods(self) -> list[Pod]:
         return [Pod.from_json(d) for d in self._get("/pods")]
+
+    def pods_with_latency(self) -> list[Pod]:
+        """Pods plus each replica's server-side p99 (slower: reads every replica's metrics)."""
+        return [Pod.from_json(d) for d in self.status()["pods"]]
 
     def pod(self, name: str) -> Pod | None:
         return next((p for p in self.pods() if p.name == name), None)

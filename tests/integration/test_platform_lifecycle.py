@@ -62,3 +62,22 @@ def test_every_pod_reports_cpu_and_memory_and_gpus_are_never_faked(platform: Pla
         assert float(samples[f"pod_cpu_seconds_total{labels}"]) > 0
         assert float(samples[f"pod_memory_bytes{labels}"]) > 100e6  # five processes, a model, Triton
     assert float(samples["gpu_present"]) == (1.0 if gpus() else 0.0)
+
+
+def test_status_shows_each_replicas_server_side_p99(platform: Platform) -> None:
+    import httpx
+    import numpy as np
+    import tritonclient.http as triton_http
+
+    from reference_platform.model import SAMPLES_PATH
+
+    for pod in platform.pods():  # every replica needs requests of its own for a quantile
+        client = triton_http.InferenceServerClient(f"127.0.0.1:{pod['http_port']}")
+        inp = triton_http.InferInput("images", [1, 64, 64, 3], "UINT8")
+        inp.set_data_from_numpy(np.load(SAMPLES_PATH)[:1])
+        for _ in range(20):
+            client.infer("qc_cnn", [inp])
+    pods = httpx.get(platform.state["control_url"] + "/status", timeout=5).json()["pods"]
+    assert all(0 < p["server_p99_ms"] < 1000 for p in pods), pods
+    status = platform.cli("platform", "status")
+    assert " ms" in status.stdout
