@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,11 +27,37 @@ PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
 """Every process of a platform carries this variable; `platform down` sweeps by it."""
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (the kernel's pick for port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port for a server, below the kernel's ephemeral range.
+
+    Ports the kernel hands out for port 0 come from the ephemeral range, which outgoing connections
+    also draw their local ports from: a port reserved that way for a replica started later (a canary,
+    an autoscaled replica) can be taken by some client socket in between ("Address already in use").
+    """
+    top = _ephemeral_start()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, top - 12000), top)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise OSError(f"no free port found below {top}")
 
 
 def port_open(port: int, timeout_s: float = 0.2) -> bool:
@@ -100,6 +127,8 @@ class ReplicaPod:
     retired: bool = False
     """Set when the pod is removed for good (canary rolled back or promoted): its controller stops."""
     planned_restart: str | None = None
+    in_rotation: bool = True
+    """False while a blue-green "green" pod is ready but must not take traffic before the switch."""
     command: list[str] = field(default_factory=list)
     """For pipeline stages: arguments to `python -m reference_platform.pipeline` (replicas leave it empty)."""
     """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""

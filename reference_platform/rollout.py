@@ -49,7 +49,8 @@ class RolloutState:
     strategy: str
     policy: CanaryPolicy
     state: str = "starting"
-    """starting -> progressing -> rolled-back | promoting -> promoted | aborted."""
+    """canary: starting -> progressing -> rolled-back | promoting -> promoted | aborted.
+    blue-green: starting -> switched -> rolled-back | promoted | aborted."""
     reason: str = ""
     started_at: float = field(default_factory=time.time)
     decided_at: float | None = None
@@ -184,3 +185,143 @@ class CanaryController:
             self.sup.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
         self._retire_canaries()
         self.rollout.state, self.rollout.reason, self.rollout.decided_at = "promoted", "", time.time()
+
+
+class BlueGreenController:
+    """Blue-green: bring up a full green set on the new version out of rotation, then switch all traffic.
+
+    Green pods start in the idle slot set and stay out of the gateway until every one is ready; then
+    one switch puts green in and drains blue. Blue keeps running (idle) so that rolling back is a switch,
+    not a restart. For `analysis_s` after the switch green is watched like a canary (failure ratio,
+    latency against blue's): a bad green switches back automatically. `promote` retires blue; `abort`
+    switches back and retires green.
+    """
+
+    def __init__(self, sup: Supervisor, policy: CanaryPolicy, analysis_s: float = 20.0) -> None:
+        self.sup, self.policy, self.analysis_s = sup, policy, analysis_s
+        self.rollout = RolloutState("blue-green", policy)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="blue-green", daemon=True)
+        self.blue: list[ReplicaPod] = []
+        self.green: list[ReplicaPod] = []
+
+    def start(self) -> None:
+        self.blue = [p for p in self.sup.pods if p.role == "inference" and p.variant == "stable"]
+        idle = [
+            p
+            for p in self.sup.pods_and_slots()
+            if p.role == "inference"
+            and p.variant == "stable"
+            and p not in self.sup.pods
+            and p not in self.sup.scale_slots
+        ]
+        self.green = []
+        for b in self.blue:  # one idle slot of the same region for every blue pod
+            self.green.append(next(s for s in idle if s.region == b.region and s not in self.green))
+        self.thread.start()
+
+    def _state(self, state: str, reason: str = "") -> None:
+        self.rollout.state, self.rollout.reason = state, reason
+        if state not in ("starting", "switched"):
+            self.rollout.decided_at = time.time()
+
+    def _run(self) -> None:
+        try:
+            for pod in self.green:
+                pod.model_version, pod.in_rotation = self.policy.version, False
+                self.sup.add_pod(pod)
+            deadline = time.time() + self.policy.ready_timeout_s
+            while not all(p.ready for p in self.green):
+                if self.stop.wait(0.1):
+                    return
+                if time.time() > deadline:
+                    self._retire(self.green)
+                    self._state("rolled-back", f"green not ready within {self.policy.ready_timeout_s:.0f} s")
+                    return
+            before = gateway.server_stats(self.sup.socket_path)
+            blue_rtime = [float(before[p.name].get("rtime") or 0) for p in self.blue if p.name in before]
+            self._switch(to=self.green, away=self.blue)
+            self._state("switched")
+            log.info("blue-green: switched to v%d", self.policy.version)
+            base = {p.name: CanaryController._counters(before.get(p.name, {})) for p in self.green}
+            ends = time.time() + self.analysis_s
+            while time.time() < ends and not self.stop.wait(1.0):
+                reason = self._judge(base, sum(blue_rtime) / len(blue_rtime) if blue_rtime else 0.0)
+                if reason:
+                    self._switch(to=self.blue, away=self.green)
+                    self._retire(self.green)
+                    self._state("rolled-back", reason)
+                    return
+        except Exception as exc:
+            log.exception("blue-green controller failed")
+            self._switch(to=self.blue, away=self.green)
+            self._retire(self.green)
+            self._state("rolled-back", f"controller error: {exc}")
+
+    def _judge(self, base: dict[str, dict[str, int]], blue_rtime: float) -> str | None:
+        stats = gateway.server_stats(self.sup.socket_path)
+        requests = failures = 0
+        rtimes = []
+        for pod in self.green:
+            now = CanaryController._counters(stats.get(pod.name, {}))
+            requests += now["stot"] - base[pod.name]["stot"]
+            failures += sum(now[k] - base[pod.name][k] for k in FAILURE_FIELDS)
+            rtimes.append(float(stats.get(pod.name, {}).get("rtime") or 0))
+            if not pod.ready:
+                return f"green {pod.name} is not ready"
+        rtime = sum(rtimes) / len(rtimes) if rtimes else 0.0
+        self.rollout.canary = {
+            "green": {
+                "requests": requests,
+                "failures": failures,
+                "failure_ratio": failures / requests if requests else 0.0,
+                "rtime_ms": rtime,
+                "stable_rtime_ms": blue_rtime,
+            }
+        }
+        if requests >= self.policy.min_requests and failures / requests > self.policy.max_error_ratio:
+            return f"green failure ratio {failures / requests:.3f} > {self.policy.max_error_ratio:.3f}"
+        if (
+            requests >= self.policy.min_requests
+            and rtime > 5
+            and blue_rtime
+            and rtime > self.policy.max_latency_ratio * blue_rtime
+        ):
+            return f"green latency {rtime:.0f} ms > {self.policy.max_latency_ratio:g} x blue {blue_rtime:.1f} ms"
+        return None
+
+    def _switch(self, to: list[ReplicaPod], away: list[ReplicaPod]) -> None:
+        regions = self.sup.config.regions
+        for pod in to:
+            pod.in_rotation = True
+            if pod.ready:
+                gateway.set_server_state(self.sup.socket_path, pod.name, "ready", regions)
+        for pod in away:
+            pod.in_rotation = False
+            gateway.set_server_state(self.sup.socket_path, pod.name, "drain", regions)
+        time.sleep(1.0)  # in-flight requests finish on the drained side
+        for pod in away:
+            gateway.set_server_state(self.sup.socket_path, pod.name, "maint", regions)
+
+    def _retire(self, pods: list[ReplicaPod]) -> None:
+        for pod in pods:
+            if pod in self.sup.pods:
+                self.sup.remove_pod(pod)
+            pod.in_rotation = True
+
+    def promote(self) -> None:
+        if self.rollout.state != "switched":
+            raise ValueError(f"cannot promote a rollout that is {self.rollout.state}")
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self._retire(self.blue)
+        self._state("promoted")
+
+    def abort(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        if self.rollout.state in ("starting", "switched"):
+            if self.rollout.state == "switched":
+                self._switch(to=self.blue, away=self.green)
+            self._retire(self.green)
+            self._state("aborted", "by request")

@@ -48,7 +48,7 @@ from reference_platform.pods import (
     wait_ports_closed,
 )
 from reference_platform.resources import PodResources
-from reference_platform.rollout import CanaryController, CanaryPolicy
+from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy
 
 log = logging.getLogger("reference_platform.supervisor")
 STATE_FILE = "platform.json"
@@ -104,6 +104,19 @@ class Supervisor:
             for i in range(config.replicas, config.replicas + extra)
         ]
         self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
+        self.initial_pods = [p for p in self.pods if p.role == "inference"]
+        # blue-green: a second set of stable slots; a deployment fills whichever set is not serving
+        self.green_slots = [
+            ReplicaPod(
+                name=f"{p.name}-next",
+                region=p.region,
+                http_port=free_port(),
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+                retired=True,
+            )
+            for p in self.pods
+        ]
         self.canary_slots = [
             ReplicaPod(
                 name=f"{region}-canary",
@@ -214,9 +227,9 @@ class Supervisor:
                         p.http_port,
                         p.grpc_port,
                         canary=p.variant == "canary",
-                        disabled=p in self.scale_slots,
+                        disabled=p in self.scale_slots or p in self.green_slots,
                     )
-                    for p in self.pods + self.scale_slots + self.canary_slots
+                    for p in self.pods + self.scale_slots + self.green_slots + self.canary_slots
                     if p.role == "inference"
                 ],
                 regions=self.config.regions,
@@ -295,6 +308,14 @@ class Supervisor:
             if pod not in self.pods:
                 self.pods.append(pod)
         self._launch(pod)
+
+    def pods_and_slots(self) -> list[ReplicaPod]:
+        """Every pod the gateway knows: running ones and idle slots (scaling, blue-green, canary)."""
+        seen = list(self.pods)
+        for p in self.scale_slots + self.green_slots + self.canary_slots + self.initial_pods:
+            if p not in seen:
+                seen.append(p)
+        return seen
 
     def remove_pod(self, pod: ReplicaPod) -> None:
         """Stop a pod for good: its controller ends, its process group is stopped and cleaned up."""
@@ -426,6 +447,9 @@ class Supervisor:
         if pod.role != "inference":
             log.info("%s %s", pod.name, "ready" if ready else "not ready")
             return
+        if ready and not pod.in_rotation:
+            log.info("%s ready (out of rotation)", pod.name)
+            return
         try:
             gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint", self.config.regions)
         except OSError as exc:
@@ -464,13 +488,23 @@ class Supervisor:
             return False, False
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.rollout is not None and self.rollout.rollout.state in ("starting", "progressing", "promoting"):
+        active = ("starting", "progressing", "promoting", "switched")
+        if self.rollout is not None and self.rollout.rollout.state in active:
             raise ValueError(f"a rollout is already {self.rollout.rollout.state}; promote or abort it first")
+        request = dict(request)
+        strategy = request.pop("strategy", "canary")
         policy = CanaryPolicy(**request)
         if not 1 <= policy.weight <= 50:
             raise ValueError(f"weight: {policy.weight} is outside 1-50 (percent of each region's traffic)")
         (ModelRepository(self.repository) if self.repository else ModelRepository()).path(policy.version)
-        self.rollout = CanaryController(self, policy)
+        if strategy == "blue-green":
+            if self.autoscaler is not None:
+                raise ValueError("blue-green needs a fixed replica count: turn the autoscaler off")
+            self.rollout = BlueGreenController(self, policy)
+        elif strategy == "canary":
+            self.rollout = CanaryController(self, policy)
+        else:
+            raise ValueError(f"strategy: {strategy!r} is not one of canary, blue-green")
         self.rollout.start()
         return self.rollout.rollout.to_json()
 

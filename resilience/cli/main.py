@@ -186,10 +186,10 @@ def down(state_dir: Path | None) -> None:
 @platform.command()
 @click.option(
     "--strategy",
-    type=click.Choice(["canary"]),
+    type=click.Choice(["canary", "blue-green"]),
     default="canary",
     show_default=True,
-    help="Rollout strategy (blue-green and shadow are not built yet).",
+    help="canary: a weighted share, rolled back automatically; blue-green: a full new set, one switch.",
 )
 @click.option("--version", "version", type=click.IntRange(1), help="Model version to roll out (from the repository).")
 @click.option(
@@ -226,7 +226,7 @@ def deploy(
     abort: bool,
     state_dir: Path | None,
 ) -> None:
-    """Roll out a model version (canary with automatic rollback), or promote/abort the running one."""
+    """Roll out a model version (canary or blue-green, rolled back automatically), or promote/abort it."""
     plat = lifecycle.running((state_dir or default_state_dir()).resolve())
     if plat is None:
         _fail("the local platform is not running (start it with `resilience platform up`)", ExitCode.USAGE)
@@ -242,6 +242,7 @@ def deploy(
             state = plat.rollout(
                 "",
                 {
+                    "strategy": strategy,
                     "version": version,
                     "weight": weight,
                     "max_error_ratio": max_error_ratio,

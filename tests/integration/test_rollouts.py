@@ -131,3 +131,57 @@ def test_bad_rollout_requests_are_refused_with_the_reason(rollout_platform: Plat
     assert missing.returncode == 2 and "version 9 is not in" in missing.stderr
     nothing = rollout_platform.cli("platform", "deploy", "--promote")
     assert nothing.returncode == 2 and "cannot promote" in nothing.stderr
+
+
+def _wait_state(p: Platform, leave: tuple[str, ...], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while _rollout(p)["state"] in leave and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _rollout(p)
+
+
+def test_blue_green_switches_all_traffic_at_once_and_promotes(rollout_platform: Platform, tmp_path: Path) -> None:
+    before = {p["name"] for p in rollout_platform.pods()}
+    version = max(p["model_version"] for p in rollout_platform.pods())
+    target = 1 if version != 1 else 3  # a healthy version other than what runs now
+    gen = _load(rollout_platform, tmp_path)
+    try:
+        assert (
+            rollout_platform.cli("platform", "deploy", "--strategy", "blue-green", "--version", str(target)).returncode
+            == 0
+        )
+        state = _wait_state(rollout_platform, ("starting",))
+        assert state["state"] == "switched", state
+        time.sleep(1.5)
+        served = rollout_platform.served()
+        time.sleep(2)
+        after = rollout_platform.served()
+        moved = {n: after[n] - served.get(n, 0) for n in after}
+        old = {n for n in moved if n in before}
+        new = {p["name"] for p in rollout_platform.pods()} - before
+        assert len(new) == len(before) and all(moved[n] == 0 for n in old) and all(moved[n] > 0 for n in new)
+        promote = rollout_platform.cli("platform", "deploy", "--promote")
+        assert promote.returncode == 0 and "promoted" in promote.stderr, promote.stderr
+    finally:
+        summary = gen.stop()
+    pods = rollout_platform.pods()
+    assert {p["name"] for p in pods} == new and all(p["model_version"] == target for p in pods)
+    assert summary.failures == 0, summary.errors
+
+
+def test_blue_green_switches_back_when_green_is_slow(rollout_platform: Platform, tmp_path: Path) -> None:
+    before = {(p["name"], p["model_version"]) for p in rollout_platform.pods()}
+    gen = _load(rollout_platform, tmp_path)
+    try:
+        assert (
+            rollout_platform.cli(
+                "platform", "deploy", "--strategy", "blue-green", "--version", "2", "--max-latency-ratio", "1.5"
+            ).returncode
+            == 0
+        )
+        state = _wait_state(rollout_platform, ("starting", "switched"))
+    finally:
+        summary = gen.stop()
+    assert state["state"] == "rolled-back" and "latency" in state["reason"], state
+    assert {(p["name"], p["model_version"]) for p in rollout_platform.pods()} == before
+    assert summary.failures == 0, summary.errors
