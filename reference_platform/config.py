@@ -46,8 +46,8 @@ class PipelineConfig(_Strict):
     fps: float = Field(5.0, gt=0, le=100, description="frames per second per camera")
     defect_rate: float = Field(0.5, ge=0, le=1, description="share of parts with a defect")
     workers: int = Field(4, ge=1, le=64, description="preprocessing threads sending to the gateway")
-    drift_reference: int = Field(200, ge=10, description="predictions in the drift reference window")
-    drift_window: int = Field(200, ge=10, description="predictions in the drift comparison window")
+    drift_reference: int = Field(250, ge=50, description="predictions in the drift reference window")
+    drift_window: int = Field(250, ge=50, description="predictions in the drift comparison window")
 
 
 class AutoscalerConfig(_Strict):

@@ -325,3 +325,95 @@ class BlueGreenController:
                 self._switch(to=self.blue, away=self.green)
             self._retire(self.green)
             self._state("aborted", "by request")
+
+
+class ShadowController:
+    """Shadow: run the new version beside production, mirror real frames to it, compare, never answer.
+
+    The shadow pod is outside the gateway: no user request can reach it. The pipeline's preprocessing
+    stage sends it a copy of every frame it has already had answered (dropped, not queued, when the
+    shadow falls behind) and records agreement and differences; see `rollout.canary["shadow"]`.
+    `promote` rolls production to the version (a drained rolling update); `abort` stops mirroring.
+    """
+
+    def __init__(self, sup: Supervisor, policy: CanaryPolicy) -> None:
+        self.sup, self.policy = sup, policy
+        self.rollout = RolloutState("shadow", policy)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self.pod = sup.shadow_slot
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _mirror(self, target: str | None) -> None:
+        import httpx
+
+        httpx.post(
+            self.sup.stage_urls["preprocess"] + "/control", json={"shadow": target}, timeout=5
+        ).raise_for_status()
+
+    def _run(self) -> None:
+        try:
+            self.pod.model_version = self.policy.version
+            self.sup.add_pod(self.pod)
+            deadline = time.time() + self.policy.ready_timeout_s
+            while not self.pod.ready:
+                if self.stop.wait(0.1):
+                    return
+                if time.time() > deadline:
+                    self.sup.remove_pod(self.pod)
+                    self.rollout.state, self.rollout.reason = "rolled-back", "shadow not ready in time"
+                    self.rollout.decided_at = time.time()
+                    return
+            self._mirror(f"127.0.0.1:{self.pod.http_port}")
+            self.rollout.state = "progressing"
+            while not self.stop.wait(1.0):
+                self.rollout.canary = {"shadow": self._observed()}
+        except Exception as exc:
+            log.exception("shadow controller failed")
+            self._end("rolled-back", f"controller error: {exc}")
+
+    def _observed(self) -> dict[str, float]:
+        import httpx
+
+        text = httpx.get(self.sup.stage_urls["preprocess"] + "/metrics", timeout=5).text
+        values = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("pipeline_shadow_")
+        }
+        requests = values.get("pipeline_shadow_requests_total", 0.0)
+        return {
+            "requests": requests,
+            "errors": values.get("pipeline_shadow_errors_total", 0.0),
+            "dropped": values.get("pipeline_shadow_dropped_total", 0.0),
+            "agreement_ratio": values.get("pipeline_shadow_agreements_total", 0.0) / requests if requests else 0.0,
+        }
+
+    def _end(self, state: str, reason: str = "") -> None:
+        try:
+            self._mirror(None)
+        except Exception as exc:  # noqa: BLE001 - stopping the mirror is best effort; the pod goes anyway
+            log.warning("could not stop mirroring: %s", exc)
+        if self.pod in self.sup.pods:
+            self.sup.remove_pod(self.pod)
+        self.rollout.state, self.rollout.reason, self.rollout.decided_at = state, reason, time.time()
+
+    def promote(self) -> None:
+        if self.rollout.state != "progressing":
+            raise ValueError(f"cannot promote a rollout that is {self.rollout.state}")
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.rollout.canary = {"shadow": self._observed()}
+        self._end("promoting")
+        for pod in [p for p in self.sup.pods if p.role == "inference" and p.variant == "stable"]:
+            self.sup.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
+        self.rollout.state = "promoted"
+
+    def abort(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        if self.rollout.state in ("starting", "progressing"):
+            self.rollout.canary = {"shadow": self._observed()}
+            self._end("aborted", "by request")

@@ -48,7 +48,7 @@ from reference_platform.pods import (
     wait_ports_closed,
 )
 from reference_platform.resources import PodResources
-from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy
+from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy, ShadowController
 
 log = logging.getLogger("reference_platform.supervisor")
 STATE_FILE = "platform.json"
@@ -105,6 +105,15 @@ class Supervisor:
         ]
         self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
         self.initial_pods = [p for p in self.pods if p.role == "inference"]
+        self.shadow_slot = ReplicaPod(
+            name="shadow",
+            region=config.regions[0],
+            http_port=free_port(),
+            grpc_port=free_port(),
+            metrics_port=free_port(),
+            variant="shadow",
+            retired=True,
+        )
         # blue-green: a second set of stable slots; a deployment fills whichever set is not serving
         self.green_slots = [
             ReplicaPod(
@@ -444,7 +453,7 @@ class Supervisor:
             if ready:
                 pod.ready_at = time.time()
         self.m_ready.labels(pod.name).set(1 if ready else 0)
-        if pod.role != "inference":
+        if pod.role != "inference" or pod.variant == "shadow":  # not behind the gateway
             log.info("%s %s", pod.name, "ready" if ready else "not ready")
             return
         if ready and not pod.in_rotation:
@@ -503,8 +512,12 @@ class Supervisor:
             self.rollout = BlueGreenController(self, policy)
         elif strategy == "canary":
             self.rollout = CanaryController(self, policy)
+        elif strategy == "shadow":
+            if "preprocess" not in self.stage_urls:
+                raise ValueError("shadow mirrors the pipeline's frames: start the platform with --pipeline")
+            self.rollout = ShadowController(self, policy)
         else:
-            raise ValueError(f"strategy: {strategy!r} is not one of canary, blue-green")
+            raise ValueError(f"strategy: {strategy!r} is not one of canary, blue-green, shadow")
         self.rollout.start()
         return self.rollout.rollout.to_json()
 

@@ -186,10 +186,11 @@ def down(state_dir: Path | None) -> None:
 @platform.command()
 @click.option(
     "--strategy",
-    type=click.Choice(["canary", "blue-green"]),
+    type=click.Choice(["canary", "blue-green", "shadow"]),
     default="canary",
     show_default=True,
-    help="canary: a weighted share, rolled back automatically; blue-green: a full new set, one switch.",
+    help="canary: a weighted share, rolled back automatically; blue-green: a full new set, one switch; "
+    "shadow: mirror the pipeline's frames to the new version and compare (needs --pipeline).",
 )
 @click.option("--version", "version", type=click.IntRange(1), help="Model version to roll out (from the repository).")
 @click.option(

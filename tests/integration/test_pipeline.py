@@ -19,7 +19,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("pipeline")
     config = root / "platform.yaml"
     config.write_text(
-        "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n  drift_reference: 150\n  drift_window: 150\n"
+        "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n  drift_reference: 250\n  drift_window: 250\n"
     )
     p = Platform(root / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(root / "state")})
     up = p.cli("platform", "up", "--config", str(config))
@@ -106,14 +106,14 @@ def _probe(p: Platform, max_psi: float) -> bool:
 def test_a_shift_in_the_parts_shows_up_as_prediction_drift(pipeline: Platform) -> None:
     wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] >= 0, timeout=60)
     calm = metrics(pipeline, "sink")["pipeline_sink_prediction_psi"]
-    assert _probe(pipeline, max_psi=0.25) is (calm < 0.25)
+    assert calm < 0.25  # PSI noise of two 250-frame windows of the same belt stays well under this
+    assert _probe(pipeline, max_psi=0.5) is True
     control(pipeline, defect_rate=1.0)  # every part on the belt is now defective
     try:
         wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] > 0.25, timeout=60)
         assert _probe(pipeline, max_psi=0.25) is False  # the CTK probe sees it too
     finally:
         control(pipeline, defect_rate=0.5)
-    assert calm < 0.25
     assert metrics(pipeline, "sink")["pipeline_sink_defect_ratio"] > 0.5
 
 
@@ -131,3 +131,32 @@ def test_overload_is_shed_at_the_cameras_with_bounded_queues(pipeline: Platform)
 def test_bad_control_input_is_refused(pipeline: Platform) -> None:
     resp = httpx.post(pipeline.state["pipeline"]["cameras"] + "/control", json={"fsp": 3}, timeout=5)
     assert resp.status_code == 400 and "unknown field" in resp.json()["error"]
+
+
+def test_shadow_rollout_mirrors_frames_compares_and_never_answers(pipeline: Platform) -> None:
+    start = pipeline.cli("platform", "deploy", "--strategy", "shadow", "--version", "1")
+    assert start.returncode == 0, start.stderr
+    deadline = time.monotonic() + 60
+    state: dict = {}  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        state = httpx.get(pipeline.state["control_url"] + "/rollout", timeout=5).json()
+        if state["state"] == "progressing" and state["canary"].get("shadow", {}).get("requests", 0) >= 30:
+            break
+        time.sleep(0.5)
+    shadow = state["canary"]["shadow"]
+    assert shadow["requests"] >= 30 and shadow["errors"] == 0
+    assert shadow["agreement_ratio"] == 1.0  # the same model answers the same
+    assert "shadow" not in pipeline.served()  # not behind the gateway: no user can reach it
+    names = [p["name"] for p in pipeline.pods()]
+    assert "shadow" in names
+    abort = pipeline.cli("platform", "deploy", "--abort")
+    assert abort.returncode == 0 and "aborted" in abort.stderr
+    assert "shadow" not in [p["name"] for p in pipeline.pods()]
+    mirrored = metrics(pipeline, "preprocess")["pipeline_shadow_requests_total"]
+    time.sleep(2)
+    assert metrics(pipeline, "preprocess")["pipeline_shadow_requests_total"] == mirrored  # mirroring stopped
+
+
+def test_shadow_needs_the_pipeline(platform: Platform) -> None:
+    result = platform.cli("platform", "deploy", "--strategy", "shadow", "--version", "1")
+    assert result.returncode == 2 and "--pipeline" in result.stderr

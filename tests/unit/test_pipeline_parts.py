@@ -85,3 +85,20 @@ def test_sink_reports_drift_only_once_both_windows_are_full() -> None:
     assert calm < 0.1 and sink.psi._value.get() > 0.25
     sink.record({"camera": 0, "seq": 1010, "captured": 0.0, "p_defect": 0.99})
     assert sink.gaps._value.get() == 10  # frames 1000..1009 never arrived
+
+
+def test_drift_monitor_defaults_do_not_false_alarm_on_this_models_outputs() -> None:
+    import onnxruntime as ort
+
+    from reference_platform.config import PipelineConfig
+    from reference_platform.model import ONNX_PATH
+
+    session = ort.InferenceSession(str(ONNX_PATH), providers=["CPUExecutionProvider"])
+    calm = session.run(None, {"images": generate(1500, seed=77)[0]})[0][:, 1]
+    shifted = session.run(None, {"images": generate(500, seed=78, defect_rate=0.9)[0]})[0][:, 1]
+    n = PipelineConfig().drift_window
+    rng = np.random.default_rng(0)
+    noise = [psi(rng.choice(calm, n), rng.choice(calm, n)) for _ in range(400)]
+    signal = [psi(rng.choice(calm, n), rng.choice(shifted, n)) for _ in range(100)]
+    assert np.percentile(noise, 99) < 0.25  # no drift: stays under the usual alarm line
+    assert min(signal) > 0.25  # a real shift in the parts (50% -> 90% defective) always crosses it
