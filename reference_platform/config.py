@@ -38,6 +38,7 @@ class ServingConfig(_Strict):
     max_batch_size: int = Field(16, ge=1, le=256)
     queue_delay_us: int = Field(500, ge=0, description="dynamic batcher queue delay; 0 turns the batcher off")
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")
+    warm_spares: int = Field(0, ge=0, le=4, description="booted standby replicas per region (warm restarts)")
 
 
 class PipelineConfig(_Strict):

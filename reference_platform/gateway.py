@@ -143,6 +143,13 @@ def set_server_state(socket_path: Path, server: str, state: str, regions: list[s
             runtime_command(socket_path, f"set server {backend_name(proto, region)}/{server} state {state}")
 
 
+def repoint(socket_path: Path, server: str, region: str, http_port: int, grpc_port: int, regions: list[str]) -> None:
+    """Point every gateway entry of `server` (own region and other regions' backups) at new ports."""
+    for r in regions:
+        runtime_command(socket_path, f"set server {backend_name('http', r)}/{server} addr 127.0.0.1 port {http_port}")
+        runtime_command(socket_path, f"set server {backend_name('grpc', r)}/{server} addr 127.0.0.1 port {grpc_port}")
+
+
 def set_weight(socket_path: Path, region: str, server: str, weight: int) -> None:
     for proto in ("http", "grpc"):
         runtime_command(socket_path, f"set weight {backend_name(proto, region)}/{server} {weight}")

@@ -127,6 +127,8 @@ class ReplicaPod:
     retired: bool = False
     """Set when the pod is removed for good (canary rolled back or promoted): its controller stops."""
     planned_restart: str | None = None
+    warm_starts: int = 0
+    """Restarts that took over a warm spare instead of booting."""
     in_rotation: bool = True
     """False while a blue-green "green" pod is ready but must not take traffic before the switch."""
     command: list[str] = field(default_factory=list)
@@ -179,6 +181,14 @@ class ReplicaPod:
         self.started_at, self.ready_at, self.ready = time.time(), None, False
         log.info("started %s pid %d (incarnation %d)", self.name, self.proc.pid, self.incarnation)
 
+    def adopt(self, spare: ReplicaPod) -> None:
+        """Take over a booted spare's process, ports and workspace (a warm restart)."""
+        self.proc, self.workspace = spare.proc, spare.workspace
+        self.http_port, self.grpc_port, self.metrics_port = spare.http_port, spare.grpc_port, spare.metrics_port
+        self.incarnation += 1
+        self.started_at, self.ready_at, self.ready = time.time(), None, False
+        self.warm_starts += 1
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
@@ -189,6 +199,7 @@ class ReplicaPod:
             "started_at": self.started_at,
             "ready_at": self.ready_at,
             "restarts": self.restarts,
+            "warm_starts": self.warm_starts,
             "crash_loop": self.crash_loop,
             "incarnation": self.incarnation,
             "model_version": self.model_version if self.role == "inference" else None,

@@ -49,6 +49,7 @@ from reference_platform.pods import (
 )
 from reference_platform.resources import PodResources
 from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy, ShadowController
+from reference_platform.spares import SpareKeeper
 
 log = logging.getLogger("reference_platform.supervisor")
 STATE_FILE = "platform.json"
@@ -104,6 +105,7 @@ class Supervisor:
             for i in range(config.replicas, config.replicas + extra)
         ]
         self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
+        self.spares = SpareKeeper(self, config.serving.warm_spares) if config.serving.warm_spares else None
         self.initial_pods = [p for p in self.pods if p.role == "inference"]
         self.shadow_slot = ReplicaPod(
             name="shadow",
@@ -264,6 +266,8 @@ class Supervisor:
             self._launch(pod)
         if self.autoscaler is not None:
             self.autoscaler.start()
+        if self.spares is not None:
+            self.spares.start()
         state = {
             "supervisor_pid": _os_getpid(),
             "platform_id": self.platform_id,
@@ -286,6 +290,9 @@ class Supervisor:
             self.rollout.stop.set()
         for t in list(self.threads.values()):
             t.join()
+        if self.spares is not None:
+            self.spares.thread.join(timeout=15)
+            self.spares.stop_all()
         self.shutdown_all()
         server.shutdown()
 
@@ -356,6 +363,15 @@ class Supervisor:
 
     # -- one controller per pod ------------------------------------------------------------------
     def control_loop(self, pod: ReplicaPod) -> None:
+        """Watch one pod until it is retired or the platform stops; a bug here must not orphan the pod."""
+        while not self.stopping.is_set() and not pod.retired:
+            try:
+                self._control(pod)
+            except Exception:
+                log.exception("%s: controller error; resuming", pod.name)
+                self.stopping.wait(1.0)
+
+    def _control(self, pod: ReplicaPod) -> None:
         period = self.config.probes.period_s
         next_probe = 0.0
         live_failures = 0
@@ -441,9 +457,20 @@ class Supervisor:
         return now + delay
 
     def _relaunch(self, pod: ReplicaPod) -> None:
+        spare = None
+        if self.spares is not None and pod.role == "inference" and pod.variant == "stable":
+            spare = self.spares.take(pod.region, pod.model_version)
         with self.lock:
             pod.restarts += 1
-            pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
+            if spare is None:
+                pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
+                return
+            pod.adopt(spare)
+        try:
+            gateway.repoint(self.socket_path, pod.name, pod.region, pod.http_port, pod.grpc_port, self.config.regions)
+        except OSError as exc:
+            log.warning("gateway runtime API: %s", exc)
+        log.info("%s: warm spare %s (pid %s) took over", pod.name, spare.name, pod.pid)
 
     def _set_ready(self, pod: ReplicaPod, ready: bool) -> None:
         if ready == pod.ready:
@@ -529,6 +556,7 @@ class Supervisor:
                 pod["server_p99_ms"] = _triton_p99_ms(int(str(pod["metrics_port"])))
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
+            "spares": self.spares.status() if self.spares else [],
             "regions": self.config.regions,
             "platform_id": self.platform_id,
             "started_at": self.started_at,

@@ -1,0 +1,110 @@
+"""Warm spares: replicas booted ahead of need, so a dead replica is replaced in milliseconds.
+
+A replica's restart is dominated by booting PyTriton and tritonserver and loading the model (~3 s
+here, far longer for a large model on a GPU). Nothing of a SIGKILLed process can be reused, so the
+warm start is a standby: the keeper holds `serving.warm_spares` ready replicas per region outside
+the gateway. When a replica dies, the supervisor hands its identity to a ready spare of the same
+region and model version (the gateway entry is re-pointed to the spare's ports through the runtime
+API) and the keeper boots a new spare in the background. Without a ready spare the replica restarts
+cold, as before.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from reference_platform.model import MODEL_NAME
+from reference_platform.pods import ReplicaPod, clean_workspace, free_port, stop_group
+
+if TYPE_CHECKING:
+    from reference_platform.supervisor import Supervisor
+
+log = logging.getLogger("reference_platform.spares")
+
+
+def model_ready(port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+        conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+class SpareKeeper:
+    def __init__(self, sup: Supervisor, per_region: int) -> None:
+        self.sup, self.per_region = sup, per_region
+        self.lock = threading.Lock()
+        self.spares: list[ReplicaPod] = []
+        self.counter = 0
+        self.handovers = 0
+        self.thread = threading.Thread(target=self._run, name="spares", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _new(self, region: str) -> ReplicaPod:
+        self.counter += 1
+        pod = ReplicaPod(
+            name=f"{region}-spare-{self.counter}",
+            region=region,
+            http_port=free_port(),
+            grpc_port=free_port(),
+            metrics_port=free_port(),
+            model_version=self.sup.config.serving.model_version,
+            variant="spare",
+        )
+        pod.start(self.sup.work_dir, self.sup.log_dir, self.sup.platform_id, self.sup.serving_args, self.sup.repository)
+        return pod
+
+    def _run(self) -> None:
+        while not self.sup.stopping.wait(0.2):
+            with self.lock:
+                for pod in list(self.spares):
+                    if pod.proc is not None and pod.proc.poll() is not None:  # a spare died: replace it
+                        log.warning("spare %s exited (%s); replacing it", pod.name, pod.proc.returncode)
+                        clean_workspace(pod)
+                        self.spares.remove(pod)
+                    elif not pod.ready and model_ready(pod.http_port):
+                        pod.ready = True
+                        log.info("spare %s ready (pid %s)", pod.name, pod.pid)
+                for region in self.sup.config.regions:
+                    while sum(1 for p in self.spares if p.region == region) < self.per_region:
+                        self.spares.append(self._new(region))
+        self.stop_all()
+
+    def take(self, region: str, version: int) -> ReplicaPod | None:
+        """A ready spare of `region` serving `version`, now no longer a spare; None if there is none."""
+        with self.lock:
+            for pod in self.spares:
+                if (
+                    pod.region == region
+                    and pod.ready
+                    and pod.model_version == version
+                    and pod.proc is not None
+                    and pod.proc.poll() is None
+                ):
+                    self.spares.remove(pod)
+                    self.handovers += 1
+                    return pod
+        return None
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for pod in self.spares:
+                if pod.proc is not None:
+                    stop_group(pod.proc, grace_s=8)
+                    clean_workspace(pod)
+            self.spares.clear()
+
+    def status(self) -> list[dict[str, object]]:
+        with self.lock:
+            return [
+                {"name": p.name, "region": p.region, "pid": p.pid, "ready": p.ready, "model_version": p.model_version}
+                for p in self.spares
+            ]
