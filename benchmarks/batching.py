@@ -71,6 +71,7 @@ def main() -> None:
     p.add_argument("--rates", default="100,200,300,400,500,600,700,800,1000")
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--bound-ms", type=float, default=15.0)
+    p.add_argument("--delays-us", default="500", help="batcher queue delays to compare with batching off")
     args = p.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
