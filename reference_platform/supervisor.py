@@ -17,7 +17,6 @@ PyTriton has loaded the model).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import signal
@@ -25,17 +24,17 @@ import subprocess
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from reference_platform import gateway
+from reference_platform import gateway, probes
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
-from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
+from reference_platform.control_api import handler
+from reference_platform.model import MODEL_NAME
 from reference_platform.model.repository import ModelRepository
 from reference_platform.pods import (
     ExitRecord,
@@ -53,18 +52,6 @@ from reference_platform.spares import SpareKeeper
 
 log = logging.getLogger("reference_platform.supervisor")
 STATE_FILE = "platform.json"
-
-
-def _probe_body() -> bytes:
-    """A one-image KServe v2 JSON inference request built from a real sample frame."""
-    image = np.load(SAMPLES_PATH)[0] if SAMPLES_PATH.exists() else np.zeros((64, 64, 3), np.uint8)
-    return json.dumps(
-        {
-            "inputs": [
-                {"name": INPUT_NAME, "shape": [1, 64, 64, 3], "datatype": "UINT8", "data": image.reshape(-1).tolist()}
-            ]
-        }
-    ).encode()
 
 
 class Supervisor:
@@ -150,7 +137,7 @@ class Supervisor:
         self.gateway_grpc = config.gateway_grpc_port or free_port()
         self.gateway_stats = free_port()
         self.haproxy: subprocess.Popen[bytes] | None = None
-        self.probe_body = _probe_body()
+        self.probe_body = probes.probe_body()
         self.registry = CollectorRegistry()
         self.m_restarts = Counter(
             "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
@@ -259,7 +246,7 @@ class Supervisor:
     def run(self, control_port: int) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        server = ThreadingHTTPServer(("127.0.0.1", control_port), _handler(self))
+        server = ThreadingHTTPServer(("127.0.0.1", control_port), handler(self))
         threading.Thread(target=server.serve_forever, daemon=True, name="control-api").start()
         self.start_gateway()
         for pod in list(self.pods):
@@ -493,35 +480,7 @@ class Supervisor:
         log.info("%s %s", pod.name, "ready" if ready else "not ready")
 
     def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
-        """Return (live, ready): live = a real inference succeeds, ready = the model says ready."""
-        timeout = self.config.probes.timeout_s
-        if pod.role != "inference":  # a pipeline stage: its HTTP side answering is both
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", pod.metrics_port, timeout=timeout)
-                conn.request("GET", "/healthz")
-                ok = conn.getresponse().status == 200
-                conn.close()
-                return ok, ok
-            except (OSError, http.client.HTTPException):
-                return False, False
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
-            conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
-            health = conn.getresponse()
-            health.read()
-            ready = health.status == 200
-            conn.request(
-                "POST",
-                f"/v2/models/{MODEL_NAME}/infer",
-                body=self.probe_body,
-                headers={"Content-Type": "application/json"},
-            )
-            resp = conn.getresponse()
-            resp.read()
-            conn.close()
-            return resp.status == 200, ready
-        except (OSError, http.client.HTTPException):
-            return False, False
+        return probes.probe(pod, self.config.probes.timeout_s, self.probe_body)
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]:
         active = ("starting", "progressing", "promoting", "switched")
@@ -553,7 +512,7 @@ class Supervisor:
             pods = [p.to_json() for p in self.pods]
         for pod in pods:
             if pod["role"] == "inference" and pod["ready"]:
-                pod["server_p99_ms"] = _triton_p99_ms(int(str(pod["metrics_port"])))
+                pod["server_p99_ms"] = probes.triton_p99_ms(int(str(pod["metrics_port"])))
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "spares": self.spares.status() if self.spares else [],
@@ -569,93 +528,10 @@ class Supervisor:
         }
 
 
-def _triton_p99_ms(metrics_port: int) -> float | None:
-    """Triton's own p99 of request latency (server side, its recent window), from the replica's metrics."""
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=0.5)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-    except (OSError, http.client.HTTPException):
-        return None
-    for line in text.splitlines():
-        if line.startswith("nv_inference_request_summary_us{") and 'quantile="0.99"' in line:
-            value = float(line.rsplit(" ", 1)[1])
-            return None if value != value else round(value / 1000, 2)  # NaN before any request
-    return None
-
-
 def _os_getpid() -> int:
     import os
 
     return os.getpid()
-
-
-def _handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-        def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _rollout(self) -> None:
-            try:
-                if self.path == "/rollout":
-                    length = int(self.headers.get("Content-Length") or 0)
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                    self._send(202, json.dumps(sup.start_rollout(body)).encode())
-                    return
-                if sup.rollout is None:
-                    self._send(404, b'{"error": "no rollout"}')
-                elif self.path == "/rollout/promote":
-                    sup.rollout.promote()
-                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
-                elif self.path == "/rollout/abort":
-                    sup.rollout.abort()
-                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
-                else:
-                    self._send(404, b'{"error": "unknown path"}')
-            except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-                self._send(400, json.dumps({"error": str(exc)}).encode())
-
-        def do_GET(self) -> None:
-            if self.path == "/rollout":
-                body = sup.rollout.rollout.to_json() if sup.rollout else {"state": "none"}
-                self._send(200, json.dumps(body).encode())
-                return
-            if self.path == "/pods":
-                self._send(200, json.dumps(sup.status()["pods"]).encode())
-            elif self.path == "/status":
-                self._send(200, json.dumps(sup.status()).encode())
-            elif self.path == "/metrics":
-                self._send(200, generate_latest(sup.registry), "text/plain; version=0.0.4")
-            elif self.path == "/gateway":
-                try:
-                    served = gateway.served_by_server(sup.socket_path)
-                except OSError as exc:
-                    self._send(503, json.dumps({"error": str(exc)}).encode())
-                    return
-                self._send(200, json.dumps({"served": served}).encode())
-            elif self.path == "/healthz":
-                self._send(200, b'{"ok": true}')
-            else:
-                self._send(404, b'{"error": "unknown path"}')
-
-        def do_POST(self) -> None:
-            if self.path.startswith("/rollout"):
-                self._rollout()
-            elif self.path == "/shutdown":
-                self._send(202, b'{"stopping": true}')
-                sup.stopping.set()
-            else:
-                self._send(404, b'{"error": "unknown path"}')
-
-    return Handler
 
 
 def main(argv: list[str] | None = None) -> int:

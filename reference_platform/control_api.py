@@ -1,0 +1,81 @@
+"""The supervisor's JSON control API on loopback (see `reference_platform.supervisor` for the routes)."""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
+
+from prometheus_client import generate_latest
+
+from reference_platform import gateway
+
+if TYPE_CHECKING:
+    from reference_platform.supervisor import Supervisor
+
+
+def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _rollout(self) -> None:
+            try:
+                if self.path == "/rollout":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    self._send(202, json.dumps(sup.start_rollout(body)).encode())
+                    return
+                if sup.rollout is None:
+                    self._send(404, b'{"error": "no rollout"}')
+                elif self.path == "/rollout/promote":
+                    sup.rollout.promote()
+                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
+                elif self.path == "/rollout/abort":
+                    sup.rollout.abort()
+                    self._send(200, json.dumps(sup.rollout.rollout.to_json()).encode())
+                else:
+                    self._send(404, b'{"error": "unknown path"}')
+            except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+                self._send(400, json.dumps({"error": str(exc)}).encode())
+
+        def do_GET(self) -> None:
+            if self.path == "/rollout":
+                body = sup.rollout.rollout.to_json() if sup.rollout else {"state": "none"}
+                self._send(200, json.dumps(body).encode())
+                return
+            if self.path == "/pods":
+                self._send(200, json.dumps(sup.status()["pods"]).encode())
+            elif self.path == "/status":
+                self._send(200, json.dumps(sup.status()).encode())
+            elif self.path == "/metrics":
+                self._send(200, generate_latest(sup.registry), "text/plain; version=0.0.4")
+            elif self.path == "/gateway":
+                try:
+                    served = gateway.served_by_server(sup.socket_path)
+                except OSError as exc:
+                    self._send(503, json.dumps({"error": str(exc)}).encode())
+                    return
+                self._send(200, json.dumps({"served": served}).encode())
+            elif self.path == "/healthz":
+                self._send(200, b'{"ok": true}')
+            else:
+                self._send(404, b'{"error": "unknown path"}')
+
+        def do_POST(self) -> None:
+            if self.path.startswith("/rollout"):
+                self._rollout()
+            elif self.path == "/shutdown":
+                self._send(202, b'{"stopping": true}')
+                sup.stopping.set()
+            else:
+                self._send(404, b'{"error": "unknown path"}')
+
+    return Handler

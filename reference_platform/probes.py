@@ -1,0 +1,76 @@
+"""Probes the supervisor runs: liveness by a real inference, model-level readiness, stage health,
+and Triton's own server-side p99 for `status`.
+
+Liveness is a real inference because a replica whose backend stub died still answers
+/v2/health/ready with 200 while every inference fails; readiness is /v2/models/qc_cnn/ready
+(/v2/health/ready says 200 before PyTriton has loaded the model).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import numpy as np
+
+from reference_platform.model import INPUT_NAME, MODEL_NAME, SAMPLES_PATH
+from reference_platform.pods import ReplicaPod
+
+
+def probe_body() -> bytes:
+    """A one-image KServe v2 JSON inference request built from a real sample frame."""
+    image = np.load(SAMPLES_PATH)[0] if SAMPLES_PATH.exists() else np.zeros((64, 64, 3), np.uint8)
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": INPUT_NAME, "shape": [1, 64, 64, 3], "datatype": "UINT8", "data": image.reshape(-1).tolist()}
+            ]
+        }
+    ).encode()
+
+
+def probe(pod: ReplicaPod, timeout: float, body: bytes) -> tuple[bool, bool]:
+    """Return (live, ready): live = a real inference succeeds, ready = the model says ready."""
+    if pod.role != "inference":  # a pipeline stage: its HTTP side answering is both
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", pod.metrics_port, timeout=timeout)
+            conn.request("GET", "/healthz")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok, ok
+        except (OSError, http.client.HTTPException):
+            return False, False
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
+        conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
+        health = conn.getresponse()
+        health.read()
+        ready = health.status == 200
+        conn.request(
+            "POST",
+            f"/v2/models/{MODEL_NAME}/infer",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp.status == 200, ready
+    except (OSError, http.client.HTTPException):
+        return False, False
+
+
+def triton_p99_ms(metrics_port: int) -> float | None:
+    """Triton's own p99 of request latency (server side, its recent window), from the replica's metrics."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=0.5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return None
+    for line in text.splitlines():
+        if line.startswith("nv_inference_request_summary_us{") and 'quantile="0.99"' in line:
+            value = float(line.rsplit(" ", 1)[1])
+            return None if value != value else round(value / 1000, 2)  # NaN before any request
+    return None
