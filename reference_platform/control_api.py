@@ -9,23 +9,14 @@ from typing import TYPE_CHECKING
 from prometheus_client import generate_latest
 
 from reference_platform import gateway
+from reference_platform.httpjson import QuietJSONHandler
 
 if TYPE_CHECKING:
     from reference_platform.supervisor import Supervisor
 
 
 def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-        def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietJSONHandler):
         def _rollout(self) -> None:
             try:
                 if self.path == "/rollout":
@@ -46,7 +37,7 @@ def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
             except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
                 self._send(400, json.dumps({"error": str(exc)}).encode())
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/rollout":
                 body = sup.rollout.rollout.to_json() if sup.rollout else {"state": "none"}
                 self._send(200, json.dumps(body).encode())
@@ -69,7 +60,7 @@ def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": "unknown path"}')
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
             if self.path.startswith("/rollout"):
                 self._rollout()
             elif self.path == "/shutdown":

@@ -155,39 +155,37 @@ def set_weight(socket_path: Path, region: str, server: str, weight: int) -> None
         runtime_command(socket_path, f"set weight {backend_name(proto, region)}/{server} {weight}")
 
 
-def server_stats(socket_path: Path) -> dict[str, dict[str, str]]:
-    """`show stat` rows of the http backends' servers, keyed by server name (own-region entries)."""
-    rows: dict[str, dict[str, str]] = {}
+def _http_stat_rows(socket_path: Path) -> list[dict[str, str]]:
+    """`show stat` as dicts, for the http backends only (the grpc ones mirror them)."""
     lines = runtime_command(socket_path, "show stat").splitlines()
     header = lines[0].lstrip("# ").split(",") if lines else []
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        name, backend = row.get("svname", ""), row.get("pxname", "")
-        own_region = name.startswith(backend.removeprefix("http_") + "-")  # skip backup entries elsewhere
-        if backend.startswith("http_") and own_region and name not in ("FRONTEND", "BACKEND"):
-            rows[name] = row
-    return rows
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+    return [r for r in rows if r.get("pxname", "").startswith("http_")]
+
+
+def server_stats(socket_path: Path) -> dict[str, dict[str, str]]:
+    """`show stat` rows of the http backends' servers, keyed by server name (own-region entries)."""
+    return {
+        r["svname"]: r
+        for r in _http_stat_rows(socket_path)
+        if r["svname"] not in ("FRONTEND", "BACKEND")
+        and r["svname"].startswith(r["pxname"].removeprefix("http_") + "-")
+    }
 
 
 def backend_queues(socket_path: Path) -> dict[str, int]:
     """Requests waiting for a server, per region (`qcur` of each http backend)."""
-    out: dict[str, int] = {}
-    lines = runtime_command(socket_path, "show stat").splitlines()
-    header = lines[0].lstrip("# ").split(",") if lines else []
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("svname") == "BACKEND" and row.get("pxname", "").startswith("http_"):
-            out[row["pxname"].removeprefix("http_")] = int(row.get("qcur") or 0)
-    return out
+    return {
+        r["pxname"].removeprefix("http_"): int(r.get("qcur") or 0)
+        for r in _http_stat_rows(socket_path)
+        if r.get("svname") == "BACKEND"
+    }
 
 
 def served_by_server(socket_path: Path) -> dict[str, int]:
     """Requests each replica has served across every backend (HAProxy's `stot` counters)."""
     counts: dict[str, int] = {}
-    lines = runtime_command(socket_path, "show stat").splitlines()
-    header = lines[0].lstrip("# ").split(",") if lines else []
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("svname") not in (None, "", "FRONTEND", "BACKEND") and row.get("pxname", "").startswith("http_"):
-            counts[row["svname"]] = counts.get(row["svname"], 0) + int(row.get("stot") or 0)
+    for r in _http_stat_rows(socket_path):
+        if r.get("svname") not in (None, "", "FRONTEND", "BACKEND"):
+            counts[r["svname"]] = counts.get(r["svname"], 0) + int(r.get("stot") or 0)
     return counts

@@ -32,13 +32,14 @@ import struct
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 import zmq
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from reference_platform.httpjson import QuietJSONHandler
 from reference_platform.model import INPUT_NAME, MODEL_NAME, OUTPUT_NAME
 from reference_platform.model.data import generate
 
@@ -105,18 +106,8 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10, floor: float
 
 # -- the HTTP side every stage shares --------------------------------------------------------------
 def serve(port: int, registry: CollectorRegistry, control: Any = None) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-        def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
+    class Handler(QuietJSONHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/metrics":
                 self._send(200, generate_latest(registry), "text/plain; version=0.0.4")
             elif self.path == "/healthz":
@@ -124,7 +115,7 @@ def serve(port: int, registry: CollectorRegistry, control: Any = None) -> Thread
             else:
                 self._send(404, b"{}")
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
             if self.path != "/control" or control is None:
                 self._send(404, b"{}")
                 return

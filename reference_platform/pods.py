@@ -20,6 +20,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,13 @@ class ReplicaPod:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+    @classmethod
+    def replica(cls, name: str, region: str, **fields: Any) -> ReplicaPod:
+        """An inference replica pod with three freshly reserved ports (HTTP, gRPC, metrics)."""
+        return cls(
+            name=name, region=region, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), **fields
+        )
 
     def start(
         self, work_dir: Path, log_dir: Path, platform_id: str, serving_args: list[str], repository: Path | None = None

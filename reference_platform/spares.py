@@ -17,7 +17,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from reference_platform.model import MODEL_NAME
-from reference_platform.pods import ReplicaPod, clean_workspace, free_port, stop_group
+from reference_platform.pods import ReplicaPod, clean_workspace, stop_group
 
 if TYPE_CHECKING:
     from reference_platform.supervisor import Supervisor
@@ -50,12 +50,9 @@ class SpareKeeper:
 
     def _new(self, region: str) -> ReplicaPod:
         self.counter += 1
-        pod = ReplicaPod(
-            name=f"{region}-spare-{self.counter}",
-            region=region,
-            http_port=free_port(),
-            grpc_port=free_port(),
-            metrics_port=free_port(),
+        pod = ReplicaPod.replica(
+            f"{region}-spare-{self.counter}",
+            region,
             model_version=self.sup.config.serving.model_version,
             variant="spare",
         )

@@ -66,12 +66,9 @@ class Supervisor:
         self.lock = threading.Lock()
         self.started_at = time.time()
         self.pods = [
-            ReplicaPod(
-                name=f"{region}-{i}",
-                region=region,
-                http_port=free_port(),
-                grpc_port=free_port(),
-                metrics_port=free_port(),
+            ReplicaPod.replica(
+                f"{region}-{i}",
+                region,
                 model_version=config.serving.model_version,
             )
             for region in config.regions
@@ -79,12 +76,9 @@ class Supervisor:
         ]
         extra = config.autoscaler.max_replicas - config.replicas if config.autoscaler.enabled else 0
         self.scale_slots = [
-            ReplicaPod(
-                name=f"{region}-{i}",
-                region=region,
-                http_port=free_port(),
-                grpc_port=free_port(),
-                metrics_port=free_port(),
+            ReplicaPod.replica(
+                f"{region}-{i}",
+                region,
                 model_version=config.serving.model_version,
                 retired=True,
             )
@@ -94,34 +88,25 @@ class Supervisor:
         self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
         self.spares = SpareKeeper(self, config.serving.warm_spares) if config.serving.warm_spares else None
         self.initial_pods = [p for p in self.pods if p.role == "inference"]
-        self.shadow_slot = ReplicaPod(
-            name="shadow",
-            region=config.regions[0],
-            http_port=free_port(),
-            grpc_port=free_port(),
-            metrics_port=free_port(),
+        self.shadow_slot = ReplicaPod.replica(
+            "shadow",
+            config.regions[0],
             variant="shadow",
             retired=True,
         )
         # blue-green: a second set of stable slots; a deployment fills whichever set is not serving
         self.green_slots = [
-            ReplicaPod(
-                name=f"{p.name}-next",
-                region=p.region,
-                http_port=free_port(),
-                grpc_port=free_port(),
-                metrics_port=free_port(),
+            ReplicaPod.replica(
+                f"{p.name}-next",
+                p.region,
                 retired=True,
             )
             for p in self.pods
         ]
         self.canary_slots = [
-            ReplicaPod(
-                name=f"{region}-canary",
-                region=region,
-                http_port=free_port(),
-                grpc_port=free_port(),
-                metrics_port=free_port(),
+            ReplicaPod.replica(
+                f"{region}-canary",
+                region,
                 variant="canary",
                 retired=True,
             )

@@ -6,33 +6,22 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from resilience.load import LoadGenerator, LoadSpec
-from tests.integration.conftest import ROOT, Platform
+from tests.integration.conftest import Platform, running_platform, start_load
 
 pytestmark = pytest.mark.integration
 
 
 def test_scale_up_under_load_and_back_down_when_quiet(tmp_path: Path) -> None:
-    config = tmp_path / "platform.yaml"
-    config.write_text(
+    config = (
         "replicas: 1\nautoscaler:\n  enabled: true\n  min_replicas: 1\n  max_replicas: 2\n"
         "  target_ms: 6\n  cooldown_s: 4\n  scale_down_after_s: 4\n"
     )
-    p = Platform(tmp_path / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(tmp_path / "state")})
-    assert p.cli("platform", "up", "--config", str(config)).returncode == 0
-    try:
+    with running_platform(tmp_path, config) as p:
         assert [x["name"] for x in p.pods()] == ["a-0"]
-        gen = LoadGenerator(
-            LoadSpec(rate=220, warmup_s=0, max_duration_s=60),
-            target=p.state["gateway"]["http"],
-            payload=ROOT / "reference_platform" / "model" / "samples.npy",
-            model="qc_cnn",
-            input_name="images",
-            log_path=tmp_path / "locust.log",
-        )
-        gen.start()
+        gen = start_load(p, tmp_path, rate=220, max_s=60)
         try:
             deadline = time.monotonic() + 30
             while not (len(p.pods()) == 2 and all(x["ready"] for x in p.pods())) and time.monotonic() < deadline:
@@ -49,13 +38,9 @@ def test_scale_up_under_load_and_back_down_when_quiet(tmp_path: Path) -> None:
         while len(p.pods()) > 1 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert [x["name"] for x in p.pods()] == ["a-0"]
-        import httpx
-
         events = httpx.get(p.state["control_url"] + "/status", timeout=5).json()["autoscaler"]
         assert [(e["pod"], e["step"]) for e in events] == [("a-1", 1), ("a-1", -1)]
         assert events[0]["rtime_ms"] > 6
-    finally:
-        assert p.cli("platform", "down").returncode == 0
 
 
 def test_replicas_outside_the_autoscaler_bounds_is_bad_config(tmp_path: Path) -> None:

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.integration.conftest import Platform
+from tests.integration.conftest import Platform, running_platform
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("pipeline")
-    config = root / "platform.yaml"
-    config.write_text(
-        "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n  drift_reference: 250\n  drift_window: 250\n"
-    )
-    p = Platform(root / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(root / "state")})
-    up = p.cli("platform", "up", "--config", str(config))
-    assert up.returncode == 0, up.stderr
-    try:
+    config = "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n  drift_reference: 250\n  drift_window: 250\n"
+    with running_platform(tmp_path_factory.mktemp("pipeline"), config) as p:
         yield p
-    finally:
-        assert p.cli("platform", "down").returncode == 0
 
 
 def metrics(p: Platform, stage: str) -> dict[str, float]:
@@ -110,7 +100,8 @@ def test_a_shift_in_the_parts_shows_up_as_prediction_drift(pipeline: Platform) -
     assert _probe(pipeline, max_psi=0.5) is True
     control(pipeline, defect_rate=1.0)  # every part on the belt is now defective
     try:
-        wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] > 0.25, timeout=60)
+        # well past the line, so the probe's own read a moment later cannot land just under it
+        wait_for(lambda: metrics(pipeline, "sink")["pipeline_sink_prediction_psi"] > 0.5, timeout=60)
         assert _probe(pipeline, max_psi=0.25) is False  # the CTK probe sees it too
     finally:
         control(pipeline, defect_rate=0.5)

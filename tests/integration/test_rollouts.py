@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -12,8 +11,8 @@ from typing import Any
 import pytest
 
 from reference_platform.model import REPOSITORY
-from resilience.load import LoadGenerator, LoadSpec
-from tests.integration.conftest import ROOT, Platform
+from resilience.load import LoadGenerator
+from tests.integration.conftest import Platform, running_platform, start_load
 
 pytestmark = pytest.mark.integration
 torch = pytest.importorskip("torch", reason="building the slow model version needs the `train` extra")
@@ -53,15 +52,8 @@ def rollout_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
     shutil.copytree(REPOSITORY, repo)
     _slow_version(repo / "qc_cnn" / "2")
     shutil.copytree(repo / "qc_cnn" / "1", repo / "qc_cnn" / "3")  # same model as v1: a healthy release
-    config = root / "platform.yaml"
-    config.write_text(f"serving:\n  repository: {repo}\n")
-    p = Platform(root / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(root / "state")})
-    up = p.cli("platform", "up", "--config", str(config))
-    assert up.returncode == 0, up.stderr
-    try:
+    with running_platform(root, f"serving:\n  repository: {repo}\n") as p:
         yield p
-    finally:
-        assert p.cli("platform", "down").returncode == 0
 
 
 def _rollout(p: Platform) -> dict[str, Any]:
@@ -71,17 +63,8 @@ def _rollout(p: Platform) -> dict[str, Any]:
     return state
 
 
-def _load(p: Platform, tmp_path: Path, rate: float = 100) -> LoadGenerator:
-    gen = LoadGenerator(
-        LoadSpec(rate=rate, warmup_s=0, max_duration_s=120),
-        target=p.state["gateway"]["http"],
-        payload=ROOT / "reference_platform" / "model" / "samples.npy",
-        model="qc_cnn",
-        input_name="images",
-        log_path=tmp_path / "locust.log",
-    )
-    gen.start()
-    return gen
+def _load(p: Platform, tmp_path: Path) -> LoadGenerator:
+    return start_load(p, tmp_path)
 
 
 def test_a_slow_canary_is_rolled_back_automatically(rollout_platform: Platform, tmp_path: Path) -> None:

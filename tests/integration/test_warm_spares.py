@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from resilience.load import LoadGenerator, LoadSpec
-from tests.integration.conftest import ROOT, Platform, short_experiment
+from tests.integration.conftest import running_platform, short_experiment, start_load
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_warm_spare_replaces_a_killed_replica_and_is_replenished(tmp_path: Path) -> None:
-    config = tmp_path / "platform.yaml"
-    config.write_text("serving:\n  warm_spares: 1\n")
-    p = Platform(tmp_path / "state", {**os.environ, "RESILIENCE_STATE_DIR": str(tmp_path / "state")})
-    assert p.cli("platform", "up", "--config", str(config)).returncode == 0
-    try:
+    with running_platform(tmp_path, "serving:\n  warm_spares: 1\n") as p:
 
         def spares() -> list[dict]:  # type: ignore[type-arg]
             status: list[dict] = httpx.get(p.state["control_url"] + "/status", timeout=5).json()["spares"]  # type: ignore[type-arg]
@@ -43,16 +37,8 @@ def test_a_warm_spare_replaces_a_killed_replica_and_is_replenished(tmp_path: Pat
         victim = next(x for x in p.pods() if x["pid"] == spare_pid)
         assert victim["warm_starts"] == 1
         # the gateway entry now points at the spare's ports: it serves through the gateway
-        gen = LoadGenerator(
-            LoadSpec(rate=50, warmup_s=0, max_duration_s=30),
-            target=p.state["gateway"]["http"],
-            payload=ROOT / "reference_platform" / "model" / "samples.npy",
-            model="qc_cnn",
-            input_name="images",
-            log_path=tmp_path / "locust.log",
-        )
         before = p.served().get(victim["name"], 0)
-        gen.start()
+        gen = start_load(p, tmp_path, rate=50, max_s=30)
         time.sleep(2)
         gen.stop()
         assert p.served().get(victim["name"], 0) > before
@@ -60,5 +46,3 @@ def test_a_warm_spare_replaces_a_killed_replica_and_is_replenished(tmp_path: Pat
         while not (spares() and spares()[0]["ready"]) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert spares()[0]["ready"] and spares()[0]["pid"] != spare_pid  # a new spare stands by
-    finally:
-        assert p.cli("platform", "down").returncode == 0
