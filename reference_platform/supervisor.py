@@ -34,17 +34,15 @@ from reference_platform import gateway, probes
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.control_api import handler
+from reference_platform.controller import PodController
 from reference_platform.model import MODEL_NAME
 from reference_platform.model.repository import ModelRepository
 from reference_platform.pods import (
-    ExitRecord,
     ReplicaPod,
     child_env,
     clean_workspace,
     free_port,
-    reap_group,
     stop_group,
-    wait_ports_closed,
 )
 from reference_platform.resources import PodResources
 from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy, ShadowController
@@ -123,6 +121,7 @@ class Supervisor:
         self.gateway_stats = free_port()
         self.haproxy: subprocess.Popen[bytes] | None = None
         self.probe_body = probes.probe_body()
+        self.controller = PodController(self)
         self.registry = CollectorRegistry()
         self.m_restarts = Counter(
             "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
@@ -286,7 +285,7 @@ class Supervisor:
     # -- adding, removing and restarting pods at run time (rollouts) ---------------------------------
     def _launch(self, pod: ReplicaPod) -> None:
         pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
-        thread = threading.Thread(target=self.control_loop, args=(pod,), name=pod.name)
+        thread = threading.Thread(target=self.controller.run, args=(pod,), name=pod.name)
         self.threads[pod.name] = thread
         thread.start()
 
@@ -322,7 +321,7 @@ class Supervisor:
     def restart_pod(self, pod: ReplicaPod, version: int, reason: str, timeout_s: float = 120.0) -> None:
         """Drain the pod in the gateway, restart it on `version`, and wait until it is ready again."""
         old = pod.proc.pid if pod.proc else None
-        self._set_ready(pod, False)
+        self.controller.set_ready(pod, False)
         with self.lock:
             pod.model_version, pod.planned_restart = version, reason
         if pod.proc is not None and pod.proc.poll() is None:
@@ -332,140 +331,6 @@ class Supervisor:
             if time.time() > deadline or self.stopping.is_set():
                 raise RuntimeError(f"{pod.name} was not ready on v{version} within {timeout_s:.0f} s")
             time.sleep(0.1)
-
-    # -- one controller per pod ------------------------------------------------------------------
-    def control_loop(self, pod: ReplicaPod) -> None:
-        """Watch one pod until it is retired or the platform stops; a bug here must not orphan the pod."""
-        while not self.stopping.is_set() and not pod.retired:
-            try:
-                self._control(pod)
-            except Exception:
-                log.exception("%s: controller error; resuming", pod.name)
-                self.stopping.wait(1.0)
-
-    def _control(self, pod: ReplicaPod) -> None:
-        period = self.config.probes.period_s
-        next_probe = 0.0
-        live_failures = 0
-        restart_at: float | None = None
-        while not self.stopping.is_set() and not pod.retired:
-            proc = pod.proc
-            if restart_at is not None:
-                if time.time() >= restart_at:
-                    self._relaunch(pod)
-                    restart_at, live_failures, next_probe = None, 0, 0.0
-                else:
-                    self.stopping.wait(0.05)
-                continue
-            assert proc is not None
-            try:
-                rc = proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                rc = None
-            if rc is not None:
-                reason = f"exited: signal {-rc}" if rc < 0 else f"exited: code {rc}"
-                restart_at = self._handle_exit(pod, ExitRecord(proc.pid, rc, time.time(), reason))
-                continue
-            now = time.monotonic()
-            if now < next_probe:
-                continue
-            next_probe = now + period
-            live, ready = self._probe(pod)
-            self._set_ready(pod, live and ready)
-            started = pod.ready_at is not None and pod.started_at is not None and pod.ready_at >= pod.started_at
-            reason = None
-            if pod.crash_loop and pod.ready and time.time() - pod.restart_times[-1] > self.config.backoff.reset_after_s:
-                with self.lock:
-                    pod.crash_loop = False
-            if not started:  # a startup probe: liveness counts only once the replica has been ready
-                if time.time() - (pod.started_at or 0) > self.config.probes.startup_timeout_s:
-                    reason = f"not ready within {self.config.probes.startup_timeout_s:.0f} s of start"
-            elif live:
-                live_failures = 0
-            else:
-                live_failures += 1
-                self.m_probe_fail.labels(pod.name, "liveness").inc()
-                if live_failures >= self.config.probes.failure_threshold:
-                    reason = f"liveness probe failed {live_failures} times"
-            if reason is not None:
-                log.warning("%s: %s; killing it", pod.name, reason)
-                pgid = proc.pid
-                reap_group(pgid, timeout_s=5)
-                rc = proc.wait()
-                restart_at = self._handle_exit(pod, ExitRecord(pgid, rc, time.time(), reason))
-
-    def _handle_exit(self, pod: ReplicaPod, record: ExitRecord) -> float:
-        """Record how the pod died, remove every trace of it, and return when to restart it."""
-        self._set_ready(pod, False)
-        assert pod.proc is not None
-        reap_group(pod.proc.pid, timeout_s=5)
-        clean_workspace(pod)
-        wait_ports_closed([p for p in (pod.http_port, pod.grpc_port, pod.metrics_port) if p], timeout_s=10)
-        if pod.retired:
-            return time.time()
-        if pod.planned_restart:  # a rollout restarting it on purpose: no backoff, not a failure
-            with self.lock:
-                pod.last_exit = ExitRecord(record.pid, record.returncode, record.at, pod.planned_restart)
-                pod.planned_restart = None
-            self.m_restarts.labels(pod.name, "rollout").inc()
-            return time.time()
-        now = time.time()
-        b = self.config.backoff
-        pod.restart_times = [t for t in pod.restart_times if now - t < b.reset_after_s] + [now]
-        recent = len(pod.restart_times)
-        delay = 0.0 if recent <= 1 else min(b.max_s, b.initial_s * 2 ** (recent - 2))
-        with self.lock:
-            pod.last_exit = record
-            pod.crash_loop = recent >= b.crash_loop_restarts
-        self.m_restarts.labels(pod.name, record.reason.split(":")[0].split(" ")[0]).inc()
-        log.warning(
-            "%s pid %d %s; restart in %.1f s%s",
-            pod.name,
-            record.pid,
-            record.reason,
-            delay,
-            " (crash loop)" if pod.crash_loop else "",
-        )
-        return now + delay
-
-    def _relaunch(self, pod: ReplicaPod) -> None:
-        spare = None
-        if self.spares is not None and pod.role == "inference" and pod.variant == "stable":
-            spare = self.spares.take(pod.region, pod.model_version)
-        with self.lock:
-            pod.restarts += 1
-            if spare is None:
-                pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
-                return
-            pod.adopt(spare)
-        try:
-            gateway.repoint(self.socket_path, pod.name, pod.region, pod.http_port, pod.grpc_port, self.config.regions)
-        except OSError as exc:
-            log.warning("gateway runtime API: %s", exc)
-        log.info("%s: warm spare %s (pid %s) took over", pod.name, spare.name, pod.pid)
-
-    def _set_ready(self, pod: ReplicaPod, ready: bool) -> None:
-        if ready == pod.ready:
-            return
-        with self.lock:
-            pod.ready = ready
-            if ready:
-                pod.ready_at = time.time()
-        self.m_ready.labels(pod.name).set(1 if ready else 0)
-        if pod.role != "inference" or pod.variant == "shadow":  # not behind the gateway
-            log.info("%s %s", pod.name, "ready" if ready else "not ready")
-            return
-        if ready and not pod.in_rotation:
-            log.info("%s ready (out of rotation)", pod.name)
-            return
-        try:
-            gateway.set_server_state(self.socket_path, pod.name, "ready" if ready else "maint", self.config.regions)
-        except OSError as exc:
-            log.warning("gateway runtime API: %s", exc)
-        log.info("%s %s", pod.name, "ready" if ready else "not ready")
-
-    def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
-        return probes.probe(pod, self.config.probes.timeout_s, self.probe_body)
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]:
         active = ("starting", "progressing", "promoting", "switched")

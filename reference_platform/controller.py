@@ -1,0 +1,174 @@
+"""The per-pod controller: watch one pod's process, probe it, record how it died, restart it.
+
+One thread per pod runs `PodController.run(pod)`: it reaps the process as its parent (so exit codes and
+signals are evidence), probes liveness (a real inference), readiness (model ready) or a stage's
+/healthz, keeps the gateway's view in step through the runtime API, and restarts with exponential
+backoff (first restart at once), handing the pod to a warm spare when one is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+from reference_platform import gateway, probes
+from reference_platform.pods import ExitRecord, ReplicaPod, clean_workspace, reap_group, wait_ports_closed
+
+if TYPE_CHECKING:
+    from reference_platform.supervisor import Supervisor
+
+log = logging.getLogger("reference_platform.supervisor")
+
+
+class PodController:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+
+    def run(self, pod: ReplicaPod) -> None:
+        """Watch one pod until it is retired or the platform stops; a bug here must not orphan the pod."""
+        while not self.sup.stopping.is_set() and not pod.retired:
+            try:
+                self._control(pod)
+            except Exception:
+                log.exception("%s: controller error; resuming", pod.name)
+                self.sup.stopping.wait(1.0)
+
+    def _control(self, pod: ReplicaPod) -> None:
+        period = self.sup.config.probes.period_s
+        next_probe = 0.0
+        live_failures = 0
+        restart_at: float | None = None
+        while not self.sup.stopping.is_set() and not pod.retired:
+            proc = pod.proc
+            if restart_at is not None:
+                if time.time() >= restart_at:
+                    self._relaunch(pod)
+                    restart_at, live_failures, next_probe = None, 0, 0.0
+                else:
+                    self.sup.stopping.wait(0.05)
+                continue
+            assert proc is not None
+            try:
+                rc = proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc is not None:
+                reason = f"exited: signal {-rc}" if rc < 0 else f"exited: code {rc}"
+                restart_at = self._handle_exit(pod, ExitRecord(proc.pid, rc, time.time(), reason))
+                continue
+            now = time.monotonic()
+            if now < next_probe:
+                continue
+            next_probe = now + period
+            live, ready = self._probe(pod)
+            self.set_ready(pod, live and ready)
+            started = pod.ready_at is not None and pod.started_at is not None and pod.ready_at >= pod.started_at
+            reason = None
+            if (
+                pod.crash_loop
+                and pod.ready
+                and time.time() - pod.restart_times[-1] > self.sup.config.backoff.reset_after_s
+            ):
+                with self.sup.lock:
+                    pod.crash_loop = False
+            if not started:  # a startup probe: liveness counts only once the replica has been ready
+                if time.time() - (pod.started_at or 0) > self.sup.config.probes.startup_timeout_s:
+                    reason = f"not ready within {self.sup.config.probes.startup_timeout_s:.0f} s of start"
+            elif live:
+                live_failures = 0
+            else:
+                live_failures += 1
+                self.sup.m_probe_fail.labels(pod.name, "liveness").inc()
+                if live_failures >= self.sup.config.probes.failure_threshold:
+                    reason = f"liveness probe failed {live_failures} times"
+            if reason is not None:
+                log.warning("%s: %s; killing it", pod.name, reason)
+                pgid = proc.pid
+                reap_group(pgid, timeout_s=5)
+                rc = proc.wait()
+                restart_at = self._handle_exit(pod, ExitRecord(pgid, rc, time.time(), reason))
+
+    def _handle_exit(self, pod: ReplicaPod, record: ExitRecord) -> float:
+        """Record how the pod died, remove every trace of it, and return when to restart it."""
+        self.set_ready(pod, False)
+        assert pod.proc is not None
+        reap_group(pod.proc.pid, timeout_s=5)
+        clean_workspace(pod)
+        wait_ports_closed([p for p in (pod.http_port, pod.grpc_port, pod.metrics_port) if p], timeout_s=10)
+        if pod.retired:
+            return time.time()
+        if pod.planned_restart:  # a rollout restarting it on purpose: no backoff, not a failure
+            with self.sup.lock:
+                pod.last_exit = ExitRecord(record.pid, record.returncode, record.at, pod.planned_restart)
+                pod.planned_restart = None
+            self.sup.m_restarts.labels(pod.name, "rollout").inc()
+            return time.time()
+        now = time.time()
+        b = self.sup.config.backoff
+        pod.restart_times = [t for t in pod.restart_times if now - t < b.reset_after_s] + [now]
+        recent = len(pod.restart_times)
+        delay = 0.0 if recent <= 1 else min(b.max_s, b.initial_s * 2 ** (recent - 2))
+        with self.sup.lock:
+            pod.last_exit = record
+            pod.crash_loop = recent >= b.crash_loop_restarts
+        self.sup.m_restarts.labels(pod.name, record.reason.split(":")[0].split(" ")[0]).inc()
+        log.warning(
+            "%s pid %d %s; restart in %.1f s%s",
+            pod.name,
+            record.pid,
+            record.reason,
+            delay,
+            " (crash loop)" if pod.crash_loop else "",
+        )
+        return now + delay
+
+    def _relaunch(self, pod: ReplicaPod) -> None:
+        spare = None
+        if self.sup.spares is not None and pod.role == "inference" and pod.variant == "stable":
+            spare = self.sup.spares.take(pod.region, pod.model_version)
+        with self.sup.lock:
+            pod.restarts += 1
+            if spare is None:
+                pod.start(
+                    self.sup.work_dir,
+                    self.sup.log_dir,
+                    self.sup.platform_id,
+                    self.sup.serving_args,
+                    self.sup.repository,
+                )
+                return
+            pod.adopt(spare)
+        try:
+            gateway.repoint(
+                self.sup.socket_path, pod.name, pod.region, pod.http_port, pod.grpc_port, self.sup.config.regions
+            )
+        except OSError as exc:
+            log.warning("gateway runtime API: %s", exc)
+        log.info("%s: warm spare %s (pid %s) took over", pod.name, spare.name, pod.pid)
+
+    def set_ready(self, pod: ReplicaPod, ready: bool) -> None:
+        if ready == pod.ready:
+            return
+        with self.sup.lock:
+            pod.ready = ready
+            if ready:
+                pod.ready_at = time.time()
+        self.sup.m_ready.labels(pod.name).set(1 if ready else 0)
+        if pod.role != "inference" or pod.variant == "shadow":  # not behind the gateway
+            log.info("%s %s", pod.name, "ready" if ready else "not ready")
+            return
+        if ready and not pod.in_rotation:
+            log.info("%s ready (out of rotation)", pod.name)
+            return
+        try:
+            gateway.set_server_state(
+                self.sup.socket_path, pod.name, "ready" if ready else "maint", self.sup.config.regions
+            )
+        except OSError as exc:
+            log.warning("gateway runtime API: %s", exc)
+        log.info("%s %s", pod.name, "ready" if ready else "not ready")
+
+    def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
+        return probes.probe(pod, self.sup.config.probes.timeout_s, self.sup.probe_body)
