@@ -85,7 +85,8 @@ defaults
     mode http
     timeout connect 500ms
     timeout client 30s
-    timeout server 5s
+    # well under clients' own timeouts (2 s by default): a hung replica is retried elsewhere in time
+    timeout server 1s
     timeout http-request 10s
     http-reuse safe
     retries 2

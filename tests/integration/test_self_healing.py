@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import Platform
+from tests.integration.conftest import Platform, start_load
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +71,19 @@ def test_a_zombie_replica_is_caught_by_the_inference_liveness_probe(platform: Pl
     restarted = _wait(platform, name, lambda p: (p["last_exit"] or {}).get("pid") == pod["pid"], timeout=30)
     assert restarted["last_exit"]["reason"].startswith("liveness probe failed"), restarted["last_exit"]
     _wait(platform, name, lambda p: p["ready"] and p["pid"] not in (None, pod["pid"]))
+
+
+def test_users_never_see_the_zombie_replica(platform: Platform, tmp_path: Path) -> None:
+    """Under load: its 500s are retried on the other replica (retry-on 500), then it is restarted."""
+    name = "a-0"
+    pod = _wait(platform, name, lambda p: p["ready"])
+    gen = start_load(platform, tmp_path, rate=100, max_s=60)
+    try:
+        time.sleep(1)
+        os.kill(_stub_of(pod["pid"]), signal.SIGKILL)
+        _wait(platform, name, lambda p: p["ready"] and p["pid"] not in (None, pod["pid"]), timeout=30)
+        time.sleep(1)
+    finally:
+        summary = gen.stop()
+    assert summary.requests > 300
+    assert summary.failures == 0, summary.errors
