@@ -264,7 +264,6 @@ class Preprocess:
         return {"shadow": self.shadow}
 
     def _shadow_work(self) -> None:
-        import tritonclient.http as triton_http
 
         clients: dict[str, Any] = {}
         while True:
@@ -272,14 +271,10 @@ class Preprocess:
             target = self.shadow
             if target is None:
                 continue
-            client = clients.get(target) or clients.setdefault(
-                target, triton_http.InferenceServerClient(target, connection_timeout=2.0, network_timeout=2.0)
-            )
-            inp = triton_http.InferInput(INPUT_NAME, list(image.shape), "UINT8")
-            inp.set_data_from_numpy(image, binary_data=True)
+            client = clients.get(target) or clients.setdefault(target, _client(target))
             started = time.perf_counter()
             try:
-                probs = client.infer(MODEL_NAME, [inp]).as_numpy(OUTPUT_NAME)[0]
+                probs = _classify(client, image)
             except Exception:  # noqa: BLE001 - a failing shadow is measured, and never reaches a user
                 self.shadow_errors.inc()
                 continue
@@ -312,9 +307,8 @@ class Preprocess:
             push.send_json(self.outbox.get())
 
     def _work(self) -> None:
-        import tritonclient.http as triton_http
 
-        client = triton_http.InferenceServerClient(self.gateway, connection_timeout=2.0, network_timeout=2.0)
+        client = _client(self.gateway)
         while True:
             data = self.inbox.get()
             self.queue_depth.set(self.inbox.qsize())
@@ -325,11 +319,9 @@ class Preprocess:
                 continue
             self.queue_latency.observe(max(0.0, time.time() - captured))
             small = resize_half(image)[None, ...]
-            inp = triton_http.InferInput(INPUT_NAME, list(small.shape), "UINT8")
-            inp.set_data_from_numpy(small, binary_data=True)
             started = time.perf_counter()
             try:
-                probs = client.infer(MODEL_NAME, [inp]).as_numpy(OUTPUT_NAME)[0]
+                probs = _classify(client, small)
             except Exception as exc:  # noqa: BLE001 - a failed request is counted, the stage goes on
                 self.errors.inc()
                 log.debug("inference failed: %s", exc)
@@ -342,6 +334,22 @@ class Preprocess:
                 except queue.Full:
                     self.shadow_dropped.inc()
             self.outbox.put({"camera": camera, "seq": seq, "captured": captured, "p_defect": float(probs[1])})
+
+
+def _client(target: str) -> Any:
+    import tritonclient.http as triton_http
+
+    return triton_http.InferenceServerClient(target, connection_timeout=2.0, network_timeout=2.0)
+
+
+def _classify(client: Any, images: np.ndarray) -> np.ndarray:
+    """One KServe v2 request for a batch of uint8 frames; the class probabilities of the first."""
+    import tritonclient.http as triton_http
+
+    inp = triton_http.InferInput(INPUT_NAME, list(images.shape), "UINT8")
+    inp.set_data_from_numpy(images, binary_data=True)
+    probs: np.ndarray = client.infer(MODEL_NAME, [inp]).as_numpy(OUTPUT_NAME)[0]
+    return probs
 
 
 # -- sink ----------------------------------------------------------------------------------------------

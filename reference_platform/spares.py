@@ -62,12 +62,16 @@ class SpareKeeper:
     def _run(self) -> None:
         while not self.sup.stopping.wait(0.2):
             with self.lock:
+                booting = [p for p in self.spares if not p.ready]
+            # probe outside the lock: a replica's restart must never wait on a spare's readiness probe
+            now_ready = {p.name for p in booting if model_ready(p.http_port)}
+            with self.lock:
                 for pod in list(self.spares):
                     if pod.proc is not None and pod.proc.poll() is not None:  # a spare died: replace it
                         log.warning("spare %s exited (%s); replacing it", pod.name, pod.proc.returncode)
                         clean_workspace(pod)
                         self.spares.remove(pod)
-                    elif not pod.ready and model_ready(pod.http_port):
+                    elif pod.name in now_ready:
                         pod.ready = True
                         log.info("spare %s ready (pid %s)", pod.name, pod.pid)
                 for region in self.sup.config.regions:
