@@ -8,6 +8,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from reference_platform import netns
+
 
 class ConfigError(ValueError):
     """The platform configuration file is invalid; the message names the file, the field and the fix."""
@@ -34,7 +36,6 @@ class BackoffConfig(_Strict):
 class ServingConfig(_Strict):
     model_version: int = Field(1, ge=1, description="version of qc_cnn in the model repository to serve")
     repository: Path | None = Field(None, description="model repository root; default: the packaged one")
-    model_version: int = Field(1, ge=1, description="version of qc_cnn in the model repository to serve")
     max_batch_size: int = Field(16, ge=1, le=256)
     queue_delay_us: int = Field(500, ge=0, description="dynamic batcher queue delay; 0 turns the batcher off")
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")
@@ -61,6 +62,21 @@ class AutoscalerConfig(_Strict):
     scale_down_after_s: float = Field(15.0, ge=0, description="latency under half the target this long")
 
 
+class NetworkConfig(_Strict):
+    namespaces: bool = Field(
+        False,
+        description="each region's replicas in their own network namespace (root only): partitions by packet filter",
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _possible(cls, value: bool) -> bool:
+        why = netns.available() if value else None
+        if why:
+            raise ValueError(why)
+        return value
+
+
 class PlatformConfig(_Strict):
     regions: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,7}$")]] = Field(
         default_factory=lambda: ["a"], min_length=1, max_length=4
@@ -72,6 +88,7 @@ class PlatformConfig(_Strict):
     pipeline: PipelineConfig = PipelineConfig()
     autoscaler: AutoscalerConfig = AutoscalerConfig()
     backoff: BackoffConfig = BackoffConfig()
+    network: NetworkConfig = NetworkConfig()
     gateway_http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     gateway_grpc_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     ready_timeout_s: float = Field(120.0, gt=0, description="`platform up` gives up after this long")

@@ -63,6 +63,14 @@ def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - stdlib name
             if self.path.startswith("/rollout"):
                 self._rollout()
+            elif self.path == "/route":
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    result = sup.route(json.loads(self.rfile.read(length) or b"{}"))
+                except (ValueError, TypeError, KeyError, OSError) as exc:
+                    self._send(400, json.dumps({"error": str(exc)}).encode())
+                    return
+                self._send(200, json.dumps(result).encode())
             elif self.path == "/shutdown":
                 self._send(202, b'{"stopping": true}')
                 sup.stopping.set()

@@ -142,7 +142,7 @@ class PodController:
             pod.adopt(spare)
         try:
             gateway.repoint(
-                self.sup.socket_path, pod.name, pod.region, pod.http_port, pod.grpc_port, self.sup.config.regions
+                self.sup.socket_path, pod.name, pod.host, pod.http_port, pod.grpc_port, self.sup.config.regions
             )
         except OSError as exc:
             log.warning("gateway runtime API: %s", exc)

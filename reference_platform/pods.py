@@ -20,7 +20,9 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from reference_platform.netns import RegionNet, exec_prefix
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,29 @@ class ReplicaPod:
     """For pipeline stages: arguments to `python -m reference_platform.pipeline` (replicas leave it empty)."""
     """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""
 
+    networks: ClassVar[dict[str, RegionNet]] = {}
+    """Regions living in their own network namespace (set once by the supervisor; none by default)."""
+
+    @property
+    def net(self) -> RegionNet | None:
+        return self.networks.get(self.region) if self.role == "inference" else None
+
+    @property
+    def host(self) -> str:
+        """Where the replica's ports are reached: loopback, or its region namespace's address."""
+        return self.net.pod_ip if self.net else "127.0.0.1"
+
+    @property
+    def probe_source(self) -> tuple[str, int] | None:
+        """Source address of the supervisor's probes ("the kubelet", which a partition spares)."""
+        return (self.net.control_ip, 0) if self.net else None
+
+    def connect(self, port: int, timeout: float) -> Any:
+        """An `http.client.HTTPConnection` to one of the pod's ports, from the control-plane address."""
+        import http.client
+
+        return http.client.HTTPConnection(self.host, port, timeout=timeout, source_address=self.probe_source)
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
@@ -168,6 +193,8 @@ class ReplicaPod:
                 str(self.grpc_port),
                 "--metrics-port",
                 str(self.metrics_port),
+                "--address",
+                "0.0.0.0" if self.net else "127.0.0.1",
                 "--workspace",
                 str(self.workspace),
                 "--model-version",
@@ -178,7 +205,7 @@ class ReplicaPod:
         )
         logf = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            cmd,
+            exec_prefix(self.net) + cmd,
             stdout=logf,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -215,6 +242,8 @@ class ReplicaPod:
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
             "metrics_port": self.metrics_port,
+            "host": self.host,
+            "netns": self.net.netns if self.net else None,
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
         }
 

@@ -41,7 +41,7 @@ def probe(pod: ReplicaPod, timeout: float, body: bytes) -> tuple[bool, bool]:
         except (OSError, http.client.HTTPException):
             return False, False
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", pod.http_port, timeout=timeout)
+        conn = pod.connect(pod.http_port, timeout)
         conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
         health = conn.getresponse()
         health.read()
@@ -60,10 +60,10 @@ def probe(pod: ReplicaPod, timeout: float, body: bytes) -> tuple[bool, bool]:
         return False, False
 
 
-def triton_p99_ms(metrics_port: int) -> float | None:
+def triton_p99_ms(pod: ReplicaPod) -> float | None:
     """Triton's own p99 of request latency (server side, its recent window), from the replica's metrics."""
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=0.5)
+        conn = pod.connect(pod.metrics_port, 0.5)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()

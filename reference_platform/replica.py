@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", required=True)
     p.add_argument("--http-port", type=int, required=True)
     p.add_argument("--grpc-port", type=int, required=True)
+    p.add_argument("--address", default="127.0.0.1", help="0.0.0.0 inside a region's network namespace")
     p.add_argument("--metrics-port", type=int, required=True)
     p.add_argument("--model-version", type=int, default=1, help="version in the model repository")
     p.add_argument("--repository", type=Path, default=None, help="model repository root (default: packaged)")
@@ -79,11 +80,11 @@ def main(argv: list[str] | None = None) -> None:
 
     batcher = DynamicBatcher(max_queue_delay_microseconds=args.queue_delay_us) if args.queue_delay_us > 0 else None
     config = TritonConfig(
-        http_address="127.0.0.1",
+        http_address=args.address,
         http_port=args.http_port,
-        grpc_address="127.0.0.1",
+        grpc_address=args.address,
         grpc_port=args.grpc_port,
-        metrics_address="127.0.0.1",
+        metrics_address=args.address,
         metrics_port=args.metrics_port,
         exit_timeout_secs=2,
         # p50/p90/p99 of request latency per model, as Prometheus summaries (the supervisor shows p99)

@@ -366,7 +366,7 @@ class ShadowController:
                     self.rollout.state, self.rollout.reason = "rolled-back", "shadow not ready in time"
                     self.rollout.decided_at = time.time()
                     return
-            self._mirror(f"127.0.0.1:{self.pod.http_port}")
+            self._mirror(f"{self.pod.host}:{self.pod.http_port}")
             self.rollout.state = "progressing"
             while not self.stop.wait(1.0):
                 self.rollout.canary = {"shadow": self._observed()}

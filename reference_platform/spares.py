@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("reference_platform.spares")
 
 
-def model_ready(port: int, timeout_s: float = 0.5) -> bool:
+def model_ready(pod: ReplicaPod, timeout_s: float = 0.5) -> bool:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+        conn = pod.connect(pod.http_port, timeout_s)
         conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
         ok = conn.getresponse().status == 200
         conn.close()
@@ -64,7 +64,7 @@ class SpareKeeper:
             with self.lock:
                 booting = [p for p in self.spares if not p.ready]
             # probe outside the lock: a replica's restart must never wait on a spare's readiness probe
-            now_ready = {p.name for p in booting if model_ready(p.http_port)}
+            now_ready = {p.name for p in booting if model_ready(p)}
             with self.lock:
                 for pod in list(self.spares):
                     if pod.proc is not None and pod.proc.poll() is not None:  # a spare died: replace it

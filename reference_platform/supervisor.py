@@ -30,7 +30,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from reference_platform import gateway, probes
+from reference_platform import gateway, netns, probes
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.control_api import handler
@@ -208,6 +208,8 @@ class Supervisor:
                         p.region,
                         p.http_port,
                         p.grpc_port,
+                        host=p.host,
+                        source=p.net.gateway_ip if p.net else None,
                         canary=p.variant == "canary",
                         disabled=p in self.scale_slots or p in self.green_slots,
                     )
@@ -232,6 +234,8 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         server = ThreadingHTTPServer(("127.0.0.1", control_port), handler(self))
         threading.Thread(target=server.serve_forever, daemon=True, name="control-api").start()
+        if self.config.network.namespaces:
+            ReplicaPod.networks = {n.region: n for n in netns.create(self.platform_id, self.config.regions)}
         self.start_gateway()
         for pod in list(self.pods):
             self._launch(pod)
@@ -250,6 +254,10 @@ class Supervisor:
             },
             "model": MODEL_NAME,
             "pipeline": self.stage_urls,
+            "network": {
+                "mode": "netns" if ReplicaPod.networks else "loopback",
+                "regions": {r: n.to_json() for r, n in ReplicaPod.networks.items()},
+            },
             "state_dir": str(self.state_dir),
             "started_at": self.started_at,
         }
@@ -280,6 +288,7 @@ class Supervisor:
         if self.haproxy is not None:
             stop_group(self.haproxy, grace_s=3)
         self.socket_path.unlink(missing_ok=True)
+        netns.delete(list(ReplicaPod.networks.values()))
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     # -- adding, removing and restarting pods at run time (rollouts) ---------------------------------
@@ -357,12 +366,28 @@ class Supervisor:
         self.rollout.start()
         return self.rollout.rollout.to_json()
 
+    def route(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Point the gateway's entries for a pod through `via` (a fault proxy's ports), or back with `via: null`."""
+        pod = next((p for p in self.pods if p.name == request.get("pod") and p.role == "inference"), None)
+        if pod is None:
+            raise ValueError(f"pod: no inference pod named {request.get('pod')!r}")
+        via = request.get("via")
+        host, http_port, grpc_port = (
+            (str(via["host"]), int(via["http_port"]), int(via["grpc_port"]))
+            if via
+            else (pod.host, pod.http_port, pod.grpc_port)
+        )
+        gateway.repoint(self.socket_path, pod.name, host, http_port, grpc_port, self.config.regions)
+        log.info("gateway routes %s via %s:%d/%d", pod.name, host, http_port, grpc_port)
+        return {"pod": pod.name, "host": host, "http_port": http_port, "grpc_port": grpc_port, "direct": via is None}
+
     def status(self) -> dict[str, object]:
         with self.lock:
-            pods = [p.to_json() for p in self.pods]
-        for pod in pods:
-            if pod["role"] == "inference" and pod["ready"]:
-                pod["server_p99_ms"] = probes.triton_p99_ms(int(str(pod["metrics_port"])))
+            objs = list(self.pods)
+            pods = [p.to_json() for p in objs]
+        for obj, pod in zip(objs, pods, strict=True):
+            if obj.role == "inference" and obj.ready:
+                pod["server_p99_ms"] = probes.triton_p99_ms(obj)
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "spares": self.spares.status() if self.spares else [],
@@ -392,11 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regions", type=int, help="number of regions (named a, b, c ...)")
     p.add_argument("--control-port", type=int, default=0)
     p.add_argument("--pipeline", action="store_true", help="also run cameras -> preprocessing -> sink")
+    p.add_argument("--netns", action="store_true", help="each region in its own network namespace (root)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     try:
         regions = [chr(ord("a") + i) for i in range(args.regions)] if args.regions else None
-        config = load_config(args.config, replicas=args.replicas, regions=regions)
+        config = load_config(
+            args.config, replicas=args.replicas, regions=regions, network={"namespaces": True} if args.netns else None
+        )
         if args.pipeline:
             config = config.model_copy(update={"pipeline": config.pipeline.model_copy(update={"enabled": True})})
         ModelRepository().path(config.serving.model_version)

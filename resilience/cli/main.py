@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -79,6 +80,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     is_flag=True,
     help="Start the local reference platform first (unless it runs) and stop it afterwards.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate, resolve every fault's targets against the running platform, print the plan; touch nothing.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -87,16 +93,22 @@ def run(
     hypothesis_strategy: str,
     hypothesis_frequency: float,
     with_platform: bool,
+    dry_run: bool,
 ) -> None:
     """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
     from resilience.engine.experiment import load_experiment
     from resilience.engine.runner import default_report_dir, run_file
     from resilience.report import render_console
 
+    if dry_run:
+        _dry_run(experiment)
+        return
     out = Console()
     target_dir = report_dir or default_report_dir(experiment)
     state_dir = default_state_dir()
     started_here = False
+    # SIGTERM (a CI job cancelled, `kill`) takes the same path as Ctrl-C: rollbacks run before exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if with_platform:
             load_experiment(experiment)  # bad input fails before anything starts
@@ -122,6 +134,65 @@ def run(
     sys.exit(int(report.exit_code))
 
 
+def _dry_run(experiment: Path) -> None:
+    import tempfile
+
+    from resilience.ctk.plan import plan_experiment
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="resilience-plan-") as work:
+            steps, problems = plan_experiment(experiment, Path(work))
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
+    except ResilienceError as exc:
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
+        return
+    table = Table(title=f"dry run of {experiment} (nothing was touched)", title_justify="left")
+    for col in ("step", "activity", "would do"):
+        table.add_column(col, overflow="fold")
+    for step in steps:
+        table.add_row(step.where, step.name, "\n".join(step.plan))
+    Console().print(table)
+    if problems:
+        _fail("these steps cannot apply: " + "; ".join(problems), ExitCode.FAULT_OR_ABORT)
+
+
+@cli.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The platform's state directory [default: $RESILIENCE_STATE_DIR or .resilience/].",
+)
+def recover(state_dir: Path | None) -> None:
+    """Roll back every fault a killed or crashed run left behind (from the fault ledger).
+
+    Exit 0 when nothing is left active, 3 when something could not be rolled back.
+    """
+    from resilience.faults import Ledger
+    from resilience.faults import recover as recover_all
+    from resilience.faults.recover import platform_or_none
+
+    sd = (state_dir or default_state_dir()).resolve()
+    ledger = Ledger(sd / "ledger")
+    if not ledger.active():
+        err_console.print(f"no active fault in {ledger.directory}: nothing to recover")
+        return
+    results = recover_all(ledger, platform_or_none(sd))
+    for r in results:
+        mark = "[red]FAILED[/]" if r.error else "[green]rolled back[/]"
+        err_console.print(f"{mark} {r.entry.kind.value} on {r.entry.target} (run pid {r.entry.run_pid})")
+        for line in r.done:
+            err_console.print(f"    {line}", highlight=False)
+        if r.error:
+            err_console.print(f"    error: {r.error}", highlight=False)
+    if any(r.error for r in results):
+        _fail(
+            "some faults are still active; see above, fix, and run `resilience recover` again", ExitCode.FAULT_OR_ABORT
+        )
+
+
 @cli.group()
 def platform() -> None:
     """Start, inspect and stop the local reference platform (processes as pods)."""
@@ -140,18 +211,25 @@ _state_dir_option = click.option(
 @click.option("--replicas", type=click.IntRange(1, 8), default=None, help="Inference replicas per region [default: 2].")
 @click.option("--pipeline", is_flag=True, help="Also run cameras -> preprocessing -> results sink.")
 @click.option(
+    "--netns",
+    is_flag=True,
+    help="Each region in its own network namespace (root): partitions and loss by packet filter.",
+)
+@click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
     help="Platform config YAML (see reference_platform/platform.yaml).",
 )
 @_state_dir_option
-def up(regions: int | None, replicas: int | None, pipeline: bool, config: Path | None, state_dir: Path | None) -> None:
+def up(
+    regions: int | None, replicas: int | None, pipeline: bool, netns: bool, config: Path | None, state_dir: Path | None
+) -> None:
     """Start the platform and wait until every replica is ready."""
     sd = (state_dir or default_state_dir()).resolve()
     try:
         with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
-            plat = lifecycle.up(sd, replicas=replicas, config=config, regions=regions, pipeline=pipeline)
+            plat = lifecycle.up(sd, replicas=replicas, config=config, regions=regions, pipeline=pipeline, netns=netns)
     except UsageError as exc:
         _fail(str(exc), ExitCode.USAGE)
         return
@@ -176,7 +254,17 @@ def status(state_dir: Path | None) -> None:
 @_state_dir_option
 def down(state_dir: Path | None) -> None:
     """Stop the platform; nothing of it (tritonserver included) is left running."""
+    from resilience.faults import Ledger
+    from resilience.faults import recover as recover_all
+    from resilience.faults.recover import platform_or_none
+
     sd = (state_dir or default_state_dir()).resolve()
+    ledger = Ledger(sd / "ledger")
+    if ledger.active():  # a fault must not outlive its platform either (proxies, burners, packet filters)
+        for r in recover_all(ledger, platform_or_none(sd)):
+            err_console.print(
+                f"rolled back {r.entry.kind.value} on {r.entry.target}" + (f": {r.error}" if r.error else "")
+            )
     with err_console.status("stopping the reference platform..."):
         swept = lifecycle.down(sd)
     msg = f" (killed {len(swept)} leftover process(es))" if swept else ""

@@ -42,7 +42,7 @@ def read_experiment(path: Path) -> dict[str, Any]:
     return data
 
 
-def _activities(exp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def activities(exp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     hypothesis = exp.get("steady-state-hypothesis") or {}
     for i, a in enumerate(hypothesis.get("probes") or []):
@@ -93,7 +93,7 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
         raise ExperimentError(f"{path}: configuration.slo_catalogue: {exc}") from exc
 
     used_slos: list[tuple[str, str]] = []
-    for where, activity in _activities(exp):
+    for where, activity in activities(exp):
         provider = activity.get("provider") or {}
         module_name = provider.get("module", "")
         if provider.get("type") != "python" or not module_name.startswith(OUR_PREFIX):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform as py_platform
 import re
 import time
@@ -15,7 +16,8 @@ from resilience.engine import session
 from resilience.engine.experiment import load_experiment
 from resilience.engine.session import RunSession
 from resilience.engine.verdict import assemble
-from resilience.errors import UsageError
+from resilience.errors import PlatformError, UsageError
+from resilience.faults import Ledger, recover
 from resilience.model import RunReport
 from resilience.report import write_json
 from resilience.slo import evaluate_all, window
@@ -61,8 +63,24 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
         raise
     finally:
         session.end()
+        _undo_leftovers(run)
         report = _finish(journal, run, report_dir)
     return report
+
+
+def _undo_leftovers(run: RunSession) -> None:
+    """Whatever the experiment's rollbacks left in the fault ledger is undone here: no fault outlives its run."""
+    try:
+        platform = run.platform()
+    except PlatformError:
+        return
+    for result in recover(Ledger(platform.state_dir / "ledger"), platform, run_pid=os.getpid()):
+        what = f"{result.entry.kind.value} on {result.entry.target}"
+        if result.error:
+            run.rollback_failures.append(f"{what} ({result.error})")
+        else:
+            log.warning("rolled back %s, which the experiment left behind", what)
+            run.rolled_back_by_engine.append(what)
 
 
 def _preflight(experiment: dict[str, Any]) -> None:

@@ -38,6 +38,12 @@ class RunSession:
     probe_results: list[tuple[str, SLOResult]] = field(default_factory=list)
     """(probe phase label, result) for every SLO probe evaluation, in order."""
     started_at: float = field(default_factory=time.time)
+    rolled_back_by_engine: list[str] = field(default_factory=list)
+    """Faults the experiment's own rollbacks left in the ledger, undone by the engine after the run."""
+    rollback_failures: list[str] = field(default_factory=list)
+    """Faults that could not be rolled back: the run fails (exit 3) and `resilience recover` is the way out."""
+    dry_run: bool = False
+    """Actions only say what they would hit (`resilience run --dry-run`)."""
     _platform: LocalPlatform | None = None
 
     def platform(self, state_dir: Path | None = None) -> LocalPlatform:

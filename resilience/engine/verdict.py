@@ -62,6 +62,7 @@ def decide(
     for entry in journal.get("rollbacks") or []:
         if entry.get("status") != "succeeded":
             reasons.append(f"rollback {entry.get('activity', {}).get('name')!r} failed")
+    reasons += [f"could not roll back {what}; run `resilience recover`" for what in run.rollback_failures]
     if reasons:
         return RunStatus.FAULT_FAILED, ExitCode.FAULT_OR_ABORT, reasons
     for check in checks:
@@ -102,4 +103,5 @@ def assemble(
         load=load,
         hypothesis=tuple(checks),
         environment=environment,
+        notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine),
     )

@@ -1,13 +1,20 @@
-"""Pod faults: kill replicas with a real signal and prove it landed and what the platform did next."""
+"""Pod faults: kill, hang and crash-loop pods with real signals, and prove what landed and what followed.
+
+Evidence comes from the kernel and the pod's parent: the supervisor reaped that exact pid and saw the
+signal (kill), every process of the group is in state `T` (hang), the supervisor counted the restarts
+(crash loop). Recovery is a replacement process that became ready again.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from resilience.errors import FaultError, NothingMatchedError, UsageError
+from resilience.errors import FaultError, UsageError
+from resilience.faults.base import FaultContext
+from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import LocalPlatform, Pod
 
@@ -18,113 +25,216 @@ SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}
 
 @dataclass(frozen=True, slots=True)
 class PodKill:
-    """Kill `count` running pods matching the selector with `signal_name`.
+    """Kill the selected pods with `signal_name` (SIGTERM escalates to SIGKILL after `grace_s`)."""
 
-    Evidence that it landed: the supervisor (the pod's parent) reaped that exact pid and saw it die of
-    that signal. Recovery: a replacement process for the same pod became ready again.
-    """
-
-    role: str = "inference"
-    region: str | None = None
-    count: int = 1
+    selector: Selector = field(default_factory=Selector)
     signal_name: str = "SIGKILL"
-    max_fraction: float = 0.5
-    """Blast radius: at most this share of the matched role's pods may be killed at once."""
+    grace_s: float = 5.0
+    """SIGTERM only: how long the pod may take to exit before its group gets SIGKILL (Kubernetes' grace period)."""
     evidence_timeout_s: float = 10.0
     recovery_timeout_s: float = 60.0
+    kind: FaultKind = FaultKind.POD_KILL
 
     def __post_init__(self) -> None:
         if self.signal_name not in SIGNALS:
             raise UsageError(f"signal: {self.signal_name!r} is not supported; use one of {sorted(SIGNALS)}")
-        if self.count < 1:
-            raise UsageError(f"count: must be at least 1 (got {self.count})")
+        if self.grace_s < 0:
+            raise UsageError(f"grace_s: must be >= 0 (got {self.grace_s})")
 
-    def inject(self, platform: LocalPlatform, records: list[FaultRecord]) -> list[FaultRecord]:
-        """Kill the pods, wait for evidence and recovery, and return one record per pod.
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [f"{self.signal_name} {p.label} pid {p.pid}" for p in self.selector.pick(platform)]
 
-        Each kill is entered in `records` the moment the signal is sent (as not yet verified) and
-        replaced by its verified record afterwards, so an interrupted run still reports it.
-        """
-        candidates = platform.select(role=self.role, region=self.region)
-        everyone = platform.select(role=self.role)
-        if not candidates:
-            raise NothingMatchedError(
-                f"no running pod matches role={self.role!r} region={self.region!r}; "
-                f"check `resilience platform status` for the pods there are"
-            )
-        if self.count > len(candidates):
-            raise NothingMatchedError(f"count {self.count} but only {len(candidates)} running pod(s) match")
-        if self.count > max(1, int(len(everyone) * self.max_fraction)):
-            raise FaultError(
-                f"killing {self.count} of {len(everyone)} {self.role} pods exceeds the blast radius "
-                f"({self.max_fraction:.0%}); raise max_fraction explicitly to allow it"
-            )
-        victims = candidates[: self.count]
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        """Kill the pods, wait for evidence and recovery, and return one record per pod."""
+        victims = self.selector.pick(ctx.platform)
         sig = SIGNALS[self.signal_name]
         sent = []
         for pod in victims:
-            at = platform.signal_pod(pod, sig)
-            sent.append((pod, at, len(records)))
-            records.append(
-                FaultRecord(
-                    FaultKind.POD_KILL,
-                    pod.label,
-                    at,
-                    landed=False,
-                    evidence={"killed_pid": pod.pid, "signal_sent": self.signal_name},
-                    error="interrupted before the evidence was collected",
-                )
-            )
-        for pod, at, slot in sent:
-            records[slot] = self._verify(platform, pod, at)
-        return [records[slot] for _, _, slot in sent]
+            at = ctx.platform.signal_pod(pod, sig)
+            evidence = {"killed_pid": pod.pid, "signal_sent": self.signal_name}
+            slot = ctx.pending(FaultRecord(self.kind, pod.label, at, False, evidence, error="not verified yet"))
+            sent.append((pod, at, slot))
+        if sig == signal.SIGTERM:
+            for pod, _, _ in sent:
+                self._escalate(ctx.platform, pod)
+        return [ctx.settle(slot, self._verify(ctx.platform, pod, at)) for pod, at, slot in sent]
+
+    def _escalate(self, platform: LocalPlatform, pod: Pod) -> None:
+        """After the grace period, SIGKILL what is left of the group (what the kubelet does)."""
+        assert pod.pid is not None
+        deadline = time.monotonic() + self.grace_s
+        while platform.group_states(pod.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if platform.group_states(pod.pid):
+            log.info("%s outlived its %.1f s grace period: SIGKILL", pod.label, self.grace_s)
+            platform.signal_pod(pod, signal.SIGKILL)
 
     def _verify(self, platform: LocalPlatform, pod: Pod, at: float) -> FaultRecord:
         old_pid = pod.pid
         died = platform.wait_for(
             pod.name, lambda p: p.last_exit is not None and p.last_exit["pid"] == old_pid, self.evidence_timeout_s
         )
+        evidence: dict[str, object] = {"killed_pid": old_pid, "signal_sent": self.signal_name}
         if died is None or died.last_exit is None:
-            return FaultRecord(
-                FaultKind.POD_KILL,
-                pod.label,
-                at,
-                landed=False,
-                evidence={"killed_pid": old_pid, "signal_sent": self.signal_name},
-                error=f"the supervisor never reported pid {old_pid} exiting within {self.evidence_timeout_s:.0f} s",
-            )
+            error = f"the supervisor never reported pid {old_pid} exiting within {self.evidence_timeout_s:.0f} s"
+            return FaultRecord(self.kind, pod.label, at, False, evidence, error=error)
         exit_ = died.last_exit
-        landed = exit_["signal"] == self.signal_name or (self.signal_name == "SIGTERM" and exit_["returncode"] >= 0)
-        evidence: dict[str, object] = {
-            "killed_pid": old_pid,
-            "signal_sent": self.signal_name,
-            "exit_seen_by_parent": exit_,
-            "detected_after_s": round(exit_["at"] - at, 3),
-        }
-        back = platform.wait_for(pod.name, lambda p: p.ready and p.pid not in (None, old_pid), self.recovery_timeout_s)
-        if back is not None:
-            evidence |= {
-                "replacement_pid": back.pid,
-                "replacement_ready_at": back.ready_at,
-                "time_to_ready_s": round((back.ready_at or at) - at, 3),
-                "restarts": back.restarts,
-            }
+        # SIGTERM landed if the pod ended because of it: killed by it, exited on its own, or escalated to SIGKILL.
+        landed = exit_["signal"] == self.signal_name or self.signal_name == "SIGTERM"
+        evidence |= {"exit_seen_by_parent": exit_, "detected_after_s": round(exit_["at"] - at, 3)}
+        back = wait_replaced(platform, pod.name, old_pid, self.recovery_timeout_s)
+        evidence |= recovery_evidence(back, at)
         log.info(
-            "pod-kill %s: pid %s died of %s; replacement %s",
-            pod.name,
-            old_pid,
-            exit_["signal"],
-            back.pid if back else "not ready",
+            "pod-kill %s: pid %s ended (%s); replacement %s", pod.name, old_pid, exit_["signal"], back and back.pid
         )
-        return FaultRecord(
-            FaultKind.POD_KILL,
-            pod.label,
-            at,
-            landed=landed,
-            evidence=evidence,
-            recovered_at=back.ready_at if back else None,
-            error=None if landed else f"pid {old_pid} ended with {exit_}, not {self.signal_name}",
-        )
+        problem = None if landed else f"pid {old_pid} ended with {exit_}, not {self.signal_name}"
+        return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class PodHang:
+    """Freeze the selected pods (SIGSTOP to the whole group) for `duration_s`, then SIGCONT them.
+
+    A frozen replica keeps its sockets open: the gateway's connections to it hang instead of being
+    refused, which is what a wedged GPU driver or a stop-the-world pause looks like from outside.
+    """
+
+    selector: Selector = field(default_factory=Selector)
+    duration_s: float = 10.0
+    recovery_timeout_s: float = 60.0
+    kind: FaultKind = FaultKind.POD_HANG
+
+    def __post_init__(self) -> None:
+        if self.duration_s <= 0:
+            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [f"SIGSTOP {p.label} pid {p.pid} for {self.duration_s:g} s" for p in self.selector.pick(platform)]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        pods = self.selector.pick(ctx.platform)
+        entries, slots = [], []
+        try:
+            for pod in pods:
+                assert pod.pid is not None
+                undo = [{"op": "signal-group", "pgid": pod.pid, "signal": "SIGCONT"}]
+                entries.append(ctx.book.record(self.kind, pod.label, undo))
+                at = ctx.platform.signal_pod(pod, signal.SIGSTOP)
+                evidence: dict[str, object] = {"stopped_pgid": pod.pid}
+                slots.append((pod, at, ctx.pending(FaultRecord(self.kind, pod.label, at, False, evidence))))
+            frozen = {pod.name: self._frozen(ctx.platform, pod) for pod, _, _ in slots}
+            time.sleep(self.duration_s)
+        finally:
+            for pod, _, _ in slots:
+                ctx.platform.signal_pod(pod, signal.SIGCONT, missing_ok=True)
+            resumed_at = time.time()
+            for entry in entries:
+                ctx.book.clear(entry)
+        return [
+            ctx.settle(slot, self._record(ctx.platform, pod, at, frozen[pod.name], resumed_at))
+            for pod, at, slot in slots
+        ]
+
+    def _frozen(self, platform: LocalPlatform, pod: Pod) -> dict[int, str]:
+        """The group's process states shortly after SIGSTOP (all `T` when it landed)."""
+        assert pod.pid is not None
+        deadline = time.monotonic() + 2.0
+        states = platform.group_states(pod.pid)
+        while states and any(s != "T" for s in states.values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            states = platform.group_states(pod.pid)
+        return states
+
+    def _record(
+        self, platform: LocalPlatform, pod: Pod, at: float, frozen: dict[int, str], resumed_at: float
+    ) -> FaultRecord:
+        landed = bool(frozen) and all(s == "T" for s in frozen.values())
+        now = platform.pod(pod.name)
+        restarted = now is not None and now.last_exit is not None and now.last_exit["pid"] == pod.pid
+        back = wait_ready(platform, pod.name, self.recovery_timeout_s)
+        evidence: dict[str, object] = {
+            "stopped_pgid": pod.pid,
+            "process_states_after_sigstop": {str(k): v for k, v in frozen.items()},
+            "hung_for_s": round(resumed_at - at, 3),
+            # Liveness probes fail on a frozen replica: the supervisor may restart it before SIGCONT.
+            "restarted_by_supervisor": restarted,
+        }
+        if back is not None:
+            evidence["ready_again_at"] = back.ready_at if restarted else time.time()
+        error = None if landed else f"the group of pid {pod.pid} was not stopped: {frozen or 'no process found'}"
+        return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, error)
+
+
+@dataclass(frozen=True, slots=True)
+class CrashLoop:
+    """Kill the selected pod again each time it comes back, for `duration_s`: a crash loop from outside."""
+
+    selector: Selector = field(default_factory=Selector)
+    duration_s: float = 15.0
+    recovery_timeout_s: float = 90.0
+    kind: FaultKind = FaultKind.POD_CRASH_LOOP
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [f"SIGKILL {p.label} on every start for {self.duration_s:g} s" for p in self.selector.pick(platform)]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        if self.duration_s <= 0:
+            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+        pods = self.selector.pick(ctx.platform)
+        started = time.time()
+        slots = {p.name: ctx.pending(FaultRecord(self.kind, p.label, started, False, {})) for p in pods}
+        before = {p.name: p.restarts for p in pods}
+        killed: dict[str, list[int]] = {p.name: [] for p in pods}
+        crash_loop_seen: set[str] = set()
+        deadline = time.monotonic() + self.duration_s
+        while time.monotonic() < deadline:
+            for pod in ctx.platform.select(role=self.selector.role, names=list(killed)):
+                if pod.crash_loop:
+                    crash_loop_seen.add(pod.name)
+                if pod.pid is not None and pod.pid not in killed[pod.name]:
+                    ctx.platform.signal_pod(pod, signal.SIGKILL, missing_ok=True)
+                    killed[pod.name].append(pod.pid)
+            time.sleep(0.05)
+        results = []
+        for pod in pods:
+            now = ctx.platform.pod(pod.name)
+            if now is not None and now.crash_loop:
+                crash_loop_seen.add(pod.name)
+            restarts = (now.restarts if now else 0) - before[pod.name]
+            back = wait_ready(ctx.platform, pod.name, self.recovery_timeout_s)
+            evidence: dict[str, object] = {
+                "killed_pids": killed[pod.name],
+                "restarts_seen_by_supervisor": restarts,
+                "crash_loop_flagged": pod.name in crash_loop_seen,
+            } | recovery_evidence(back, time.time())
+            landed = len(killed[pod.name]) >= 2 and restarts >= 1
+            error = (
+                None
+                if landed
+                else f"only {len(killed[pod.name])} kill(s) and {restarts} restart(s) in {self.duration_s:g} s"
+            )
+            rec = FaultRecord(self.kind, pod.label, started, landed, evidence, back.ready_at if back else None, error)
+            results.append(ctx.settle(slots[pod.name], rec))
+        return results
+
+
+def wait_replaced(platform: LocalPlatform, name: str, old_pid: int | None, timeout_s: float) -> Pod | None:
+    return platform.wait_for(name, lambda p: p.ready and p.pid not in (None, old_pid), timeout_s)
+
+
+def wait_ready(platform: LocalPlatform, name: str, timeout_s: float) -> Pod | None:
+    return platform.wait_for(name, lambda p: p.ready and p.pid is not None, timeout_s)
+
+
+def recovery_evidence(back: Pod | None, at: float) -> dict[str, object]:
+    if back is None:
+        return {"recovered": False}
+    return {
+        "recovered": True,
+        "replacement_pid": back.pid,
+        "time_to_ready_s": round(max(0.0, (back.ready_at or at) - at), 3),
+        "restarts": back.restarts,
+    }
 
 
 def wait_all_ready(platform: LocalPlatform, role: str | None, timeout_s: float) -> list[Pod]:

@@ -34,6 +34,20 @@ class ExitCode(enum.IntEnum):
 
 class FaultKind(enum.StrEnum):
     POD_KILL = "pod-kill"
+    POD_HANG = "pod-hang"
+    POD_CRASH_LOOP = "pod-crash-loop"
+    GPU_SATURATION = "gpu-saturation"
+    GPU_MEMORY_PRESSURE = "gpu-memory-pressure"
+    COMPUTE_SATURATION = "compute-saturation (no GPU present)"
+    """Without a GPU the saturation fault burns the replicas' CPU cores instead, and is named for it."""
+    REGION_PARTITION = "region-partition"
+    NETWORK_LATENCY = "network-latency"
+    NETWORK_LOSS = "network-loss"
+    NETWORK_BANDWIDTH = "network-bandwidth"
+    CONNECTION_RESET = "connection-reset"
+    BAD_CANARY = "bad-canary"
+    CAMERA_STALL = "camera-stall"
+    CORRUPT_FRAMES = "corrupt-frames"
 
 
 class SLIKind(enum.StrEnum):

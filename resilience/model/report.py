@@ -36,3 +36,5 @@ class RunReport:
     load: LoadSummary | None
     hypothesis: tuple[HypothesisCheck, ...] = ()
     environment: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Things a reader should know that did not change the verdict (e.g. faults the engine rolled back)."""

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from resilience.model import RunReport, Verdict
+from resilience.model import FaultKind, RunReport, Verdict
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -16,6 +16,11 @@ _STYLE = {
     Verdict.INCONCLUSIVE: "yellow",
     Verdict.ERROR: "bold magenta",
 }
+
+
+def _short(value: object, width: int = 90) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _clock(ts: float | None) -> str:
@@ -40,13 +45,16 @@ def render_console(report: RunReport) -> RenderableType:
     for f in report.faults:
         ev = f.evidence
         died = ev.get("exit_seen_by_parent") or {}
-        lines = [f"injected {_clock(f.injected_at)}: pid {ev.get('killed_pid')} sent {ev.get('signal_sent')}"]
+        if f.kind is not FaultKind.POD_KILL:
+            lines = [f"injected {_clock(f.injected_at)}"] + [f"{k}: {_short(v)}" for k, v in list(ev.items())[:8]]
+        else:
+            lines = [f"injected {_clock(f.injected_at)}: pid {ev.get('killed_pid')} sent {ev.get('signal_sent')}"]
         if died:
             lines.append(
                 f"parent saw pid {died.get('pid')} die of {died.get('signal') or died.get('returncode')} "
                 f"after {ev.get('detected_after_s')} s"
             )
-        if f.recovered_at:
+        if f.recovered_at and f.kind is FaultKind.POD_KILL:
             lines.append(
                 f"replacement pid {ev.get('replacement_pid')} ready {_clock(f.recovered_at)} "
                 f"(+{ev.get('time_to_ready_s')} s)"
@@ -54,7 +62,7 @@ def render_console(report: RunReport) -> RenderableType:
         if f.error:
             lines.append(f"error: {f.error}")
         landed = Text("yes", "green") if f.landed else Text("NO", "bold red")
-        faults.add_row(f.kind.value, f.target.split(" (")[0], landed, "\n".join(lines))
+        faults.add_row(f.kind.value, f.target, landed, "\n".join(lines))
     parts: list[RenderableType] = [slos] if report.slos else []
     if report.faults:
         parts.append(faults)
@@ -73,4 +81,5 @@ def render_console(report: RunReport) -> RenderableType:
     )
     parts.append(verdict_line)
     parts.extend(Text(f"  - {reason}") for reason in report.reasons)
+    parts.extend(Text(f"  note: {note}", style="yellow") for note in report.notes)
     return Group(*parts)

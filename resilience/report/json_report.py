@@ -21,6 +21,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "exit_code": int(report.exit_code),
         "status": report.status.value,
         "reasons": list(report.reasons),
+        "notes": list(report.notes),
         "started_at": report.started_at,
         "ended_at": report.ended_at,
         "slos": [

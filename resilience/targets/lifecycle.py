@@ -16,6 +16,7 @@ import httpx
 import psutil
 
 from resilience.errors import PlatformError, UsageError
+from resilience.targets import netfilter
 from resilience.targets.local import STATE_FILE, LocalPlatform
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def up(
     timeout_s: float = 120.0,
     regions: int | None = None,
     pipeline: bool = False,
+    netns: bool = False,
 ) -> LocalPlatform:
     """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
     existing = running(state_dir)
@@ -54,6 +56,8 @@ def up(
         cmd += ["--regions", str(regions)]
     if pipeline:
         cmd += ["--pipeline"]
+    if netns:
+        cmd += ["--netns"]
     if config is not None:
         cmd += ["--config", str(config)]
     logs = state_dir / "logs"
@@ -105,6 +109,9 @@ def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
             pass
     platform_id = state.get("platform_id")
     swept = sweep(str(platform_id)) if platform_id else []
+    network = state.get("network")
+    if isinstance(network, dict):  # namespaces of a supervisor that died before cleaning up
+        netfilter.delete_namespaces([r["netns"] for r in network.get("regions", {}).values()])
     path.unlink(missing_ok=True)
     (state_dir / "haproxy.sock").unlink(missing_ok=True)
     return swept

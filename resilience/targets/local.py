@@ -42,6 +42,12 @@ class Pod:
     last_exit: dict[str, Any] | None
     model_version: int | None = None
     server_p99_ms: float | None = None
+    variant: str = "stable"
+    crash_loop: bool = False
+    host: str = "127.0.0.1"
+    """Where the pod's ports are reached: loopback, or its region namespace's address."""
+    http_port: int | None = None
+    grpc_port: int | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pod:
@@ -56,7 +62,23 @@ class Pod:
             last_exit=d["last_exit"],
             model_version=d.get("model_version"),
             server_p99_ms=d.get("server_p99_ms"),
+            variant=d.get("variant", "stable"),
+            crash_loop=d.get("crash_loop", False),
+            host=d.get("host") or "127.0.0.1",
+            http_port=d.get("http_port"),
+            grpc_port=d.get("grpc_port"),
         )
+
+    @property
+    def labels(self) -> dict[str, object]:
+        """What a selector's `labels` can match."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "region": self.region,
+            "variant": self.variant,
+            "model_version": self.model_version,
+        }
 
     @property
     def label(self) -> str:
@@ -107,6 +129,41 @@ class LocalPlatform:
             raise UsageError(f"rollout: {data.get('error', resp.text)}")
         return data
 
+    def _post(self, path: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+        try:
+            resp = httpx.post(self.control_url + path, json=body, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc})") from exc
+        data: dict[str, Any] = resp.json()
+        if resp.status_code >= 400:
+            raise PlatformError(f"{path}: {data.get('error', resp.text)}")
+        return data
+
+    @property
+    def network(self) -> dict[str, Any]:
+        """`mode` (`netns` or `loopback`) and, with namespaces, each region's addresses and devices."""
+        network: dict[str, Any] = self.state.get("network") or {"mode": "loopback", "regions": {}}
+        return network
+
+    def route_pod(self, name: str, via: tuple[str, int, int] | None) -> dict[str, Any]:
+        """Send the gateway's traffic for pod `name` through (host, http port, grpc port), or direct again."""
+        target = {"host": via[0], "http_port": via[1], "grpc_port": via[2]} if via else None
+        return self._post("/route", {"pod": name, "via": target})
+
+    def camera_control(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Change the cameras' settings (fps, defect_rate, corrupt_ratio, stalled); return the new ones."""
+        urls: dict[str, str] = self.state.get("pipeline") or {}
+        if "cameras" not in urls:
+            raise PlatformError("the platform runs no cameras; start it with `resilience platform up --pipeline`")
+        try:
+            resp = httpx.post(urls["cameras"] + "/control", json=settings, timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"the cameras at {urls['cameras']} did not answer ({exc})") from exc
+        data: dict[str, Any] = resp.json()
+        if resp.status_code >= 400:
+            raise PlatformError(f"cameras /control: {data.get('error', resp.text)}")
+        return data
+
     def stage_metrics(self, stage: str) -> dict[str, float]:
         """A pipeline stage's Prometheus samples (labels kept in the names)."""
         urls: dict[str, str] = self.state.get("pipeline") or {}
@@ -150,14 +207,33 @@ class LocalPlatform:
             and (names is None or p.name in names)
         ]
 
-    def signal_pod(self, pod: Pod, sig: signal.Signals) -> float:
+    def signal_pod(self, pod: Pod, sig: signal.Signals, missing_ok: bool = False) -> float:
         """Send `sig` to the pod's whole process group (its "container"); return when it was sent."""
         if pod.pid is None:
             raise PlatformError(f"{pod.label} has no running process")
         at = time.time()
-        os.killpg(pod.pid, sig)
+        try:
+            os.killpg(pod.pid, sig)
+        except ProcessLookupError:
+            if not missing_ok:
+                raise PlatformError(f"{pod.label}: process group {pod.pid} is gone") from None
+            return at
         log.info("sent %s to %s (pgid %d)", sig.name, pod.label, pod.pid)
         return at
+
+    def group_states(self, pgid: int) -> dict[int, str]:
+        """State letter (R, S, T for stopped, Z...) of every process in the pod's process group."""
+        states: dict[int, str] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == pgid:
+                states[int(entry.name)] = fields[0]
+        return states
 
     def wait_for(self, name: str, predicate: Any, timeout_s: float, poll_s: float = 0.05) -> Pod | None:
         """Poll the supervisor until `predicate(pod)` holds; return that pod, or None on timeout."""

@@ -1,0 +1,164 @@
+"""Model and data faults: a degraded model rolled out as a canary, a stalled camera, corrupted frames.
+
+They act through the platform's own control surfaces (its rollout API, the cameras' `/control`), the
+way a bad release or a failing sensor reaches production, and the platform's response (an automatic
+rollback, frames counted as corrupt) is part of the evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from resilience.errors import UsageError
+from resilience.faults.base import FaultContext
+from resilience.model import FaultKind, FaultRecord
+from resilience.targets import LocalPlatform
+
+log = logging.getLogger(__name__)
+
+ENDED = ("rolled-back", "aborted", "promoted")
+
+
+@dataclass(frozen=True, slots=True)
+class BadCanary:
+    """Roll out model `version` as a canary at `weight`%, and watch for up to `duration_s` what the platform does.
+
+    Ends early when the platform rolls it back on its own (the evidence it caught the bad release);
+    otherwise the fault aborts the canary itself when the time is up.
+    """
+
+    version: int = 2
+    weight: int = 10
+    duration_s: float = 30.0
+    max_error_ratio: float = 0.01
+    max_latency_ratio: float = 2.0
+    kind: FaultKind = FaultKind.BAD_CANARY
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.weight <= 50:
+            raise UsageError(f"weight: must be 1-50 percent (got {self.weight})")
+        if self.duration_s <= 0:
+            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [f"canary of model v{self.version} at {self.weight}% for up to {self.duration_s:g} s"]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        target = f"model v{self.version} canary at {self.weight}%"
+        entry = ctx.book.record(self.kind, target, [{"op": "abort-rollout"}])
+        try:
+            started = ctx.platform.rollout(
+                "",
+                {
+                    "strategy": "canary",
+                    "version": self.version,
+                    "weight": self.weight,
+                    "max_error_ratio": self.max_error_ratio,
+                    "max_latency_ratio": self.max_latency_ratio,
+                },
+            )
+            at = time.time()
+            slot = ctx.pending(
+                FaultRecord(self.kind, target, at, False, {"rollout": started}, error="not verified yet")
+            )
+            state = started
+            deadline = time.monotonic() + self.duration_s
+            while time.monotonic() < deadline and state.get("state") not in ENDED:
+                time.sleep(0.25)
+                state = ctx.platform.rollout()
+            aborted_by_fault = state.get("state") not in ENDED
+            if aborted_by_fault:
+                state = ctx.platform.rollout("abort")
+        finally:
+            ctx.book.clear(entry)
+        served = sum(int(c.get("requests", 0)) for c in state.get("canary", {}).values())
+        evidence: dict[str, Any] = {
+            "final_state": state.get("state"),
+            "reason": state.get("reason"),
+            "canary": state.get("canary"),
+            "canary_requests": served,
+            "rolled_back_by_platform": state.get("state") == "rolled-back",
+        }
+        if state.get("decided_at") and state.get("state") == "rolled-back":
+            evidence["time_to_rollback_s"] = round(state["decided_at"] - state["started_at"], 3)
+        landed = served > 0
+        error = None if landed else "the canary served no request (is load flowing? did it become ready?)"
+        recovered = state.get("decided_at") or time.time()
+        return [ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, recovered, error))]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFault:
+    """Stall cameras (`stall`: their ids) or corrupt a share of all frames (`corrupt_ratio`), for `duration_s`."""
+
+    stall: list[int] = field(default_factory=list)
+    corrupt_ratio: float = 0.0
+    duration_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.stall and not 0 < self.corrupt_ratio <= 1:
+            raise UsageError("give cameras to `stall` or a `corrupt_ratio` in (0, 1]")
+        if self.duration_s <= 0:
+            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+
+    @property
+    def kind(self) -> FaultKind:
+        return FaultKind.CAMERA_STALL if self.stall else FaultKind.CORRUPT_FRAMES
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        what = f"stall camera(s) {self.stall}" if self.stall else f"corrupt {self.corrupt_ratio:.0%} of frames"
+        return [f"{what} for {self.duration_s:g} s"]
+
+    def _counts(self, platform: LocalPlatform) -> dict[str, float]:
+        cams = platform.stage_metrics("cameras")
+        pre = platform.stage_metrics("preprocess")
+        counts = {
+            "corrupted_sent": cams.get("pipeline_camera_frames_corrupted_total", 0.0),
+            "rejected_by_preprocessing": sum(
+                v for k, v in pre.items() if k.startswith("pipeline_preprocess_frames_rejected_total")
+            ),
+        }
+        for key, value in cams.items():  # frames sent per camera: a stalled one stops counting
+            if key.startswith('pipeline_camera_frames_sent_total{camera="'):
+                counts["sent_camera_" + key.split('"')[1]] = value
+        return counts
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        before_settings = ctx.platform.camera_control({})
+        restore = {k: before_settings[k] for k in ("stalled", "corrupt_ratio")}
+        target = f"camera(s) {self.stall}" if self.stall else "all cameras"
+        entry = ctx.book.record(self.kind, target, [{"op": "camera-control", "settings": restore}])
+        before = self._counts(ctx.platform)
+        change: dict[str, Any] = {"stalled": self.stall} if self.stall else {"corrupt_ratio": self.corrupt_ratio}
+        try:
+            ctx.platform.camera_control(change)
+            at = time.time()
+            slot = ctx.pending(
+                FaultRecord(self.kind, target, at, False, {"settings": change}, error="not verified yet")
+            )
+            time.sleep(self.duration_s)
+            after = self._counts(ctx.platform)
+        finally:
+            ctx.platform.camera_control(restore)
+            ctx.book.clear(entry)
+        delta = {k: after[k] - before.get(k, 0.0) for k in after}
+        if self.stall:
+            stalled = [delta.get(f"sent_camera_{c}", -1.0) for c in self.stall]
+            others = [
+                v
+                for k, v in delta.items()
+                if k.startswith("sent_camera_") and int(k.rsplit("_", 1)[1]) not in self.stall
+            ]
+            # a camera sends at most one frame already scheduled when the stall lands
+            landed = all(0 <= v <= 1 for v in stalled) and any(v > 0 for v in others)
+        else:
+            landed = delta["rejected_by_preprocessing"] > 0
+        error = None if landed else f"no stalled camera or rejected frame was seen: {delta}"
+        return [
+            ctx.settle(
+                slot, FaultRecord(self.kind, target, at, landed, {"settings": change} | delta, time.time(), error)
+            )
+        ]

@@ -1,0 +1,38 @@
+"""What every fault gets to work with, and how it keeps its records honest while it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resilience.faults.ledger import Ledger
+from resilience.model import FaultRecord
+from resilience.targets import LocalPlatform
+
+
+@dataclass
+class FaultContext:
+    """The platform a fault lands on, the run's fault records, and the ledger of active faults."""
+
+    platform: LocalPlatform
+    records: list[FaultRecord] = field(default_factory=list)
+    """The run's records: a fault enters its record the moment it lands, so an interrupted run reports it."""
+    ledger: Ledger | None = None
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            self.ledger = Ledger(self.platform.state_dir / "ledger")
+
+    @property
+    def book(self) -> Ledger:
+        assert self.ledger is not None
+        return self.ledger
+
+    def pending(self, record: FaultRecord) -> int:
+        """Enter a record that is not verified yet; return its slot."""
+        self.records.append(record)
+        return len(self.records) - 1
+
+    def settle(self, slot: int, record: FaultRecord) -> FaultRecord:
+        """Replace the pending record in `slot` with the verified one."""
+        self.records[slot] = record
+        return record

@@ -1,0 +1,423 @@
+"""Network faults between the gateway and a region or replica: partition, latency, loss, bandwidth, resets.
+
+Two mechanisms, and every record says which one was used:
+- `nftables` (root, regions in network namespaces): real packet filters on the host side of a region's
+  veth; dropped packets make clients time out, not get refused. `tbf` for bandwidth.
+- `proxy` (unprivileged): the gateway's entries for the region's replicas are re-pointed through a
+  userspace fault proxy (`resilience.targets.faultproxy`) that blackholes, delays or resets. Latency
+  always goes this way: the kernel here has no netem.
+The supervisor's own probes stay direct in both: it plays each region's kubelet, which a partition
+between regions does not cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from resilience.errors import FaultError, UsageError
+from resilience.faults.base import FaultContext
+from resilience.faults.ledger import LedgerEntry
+from resilience.faults.select import Selector
+from resilience.model import FaultKind, FaultRecord
+from resilience.targets import LocalPlatform, Pod, faultproxy, netfilter
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("gateway", "regions", "full")
+MECHANISMS = ("auto", "nftables", "proxy")
+
+
+def _region_net(platform: LocalPlatform, region: str) -> dict[str, Any] | None:
+    net: dict[str, Any] | None = platform.network.get("regions", {}).get(region)
+    return net
+
+
+def choose_mechanism(platform: LocalPlatform, region: str, wanted: str) -> str:
+    """`nftables` when the region has a namespace and we may filter packets, else `proxy` (if allowed)."""
+    if wanted not in MECHANISMS:
+        raise UsageError(f"mechanism: {wanted!r} is not one of {', '.join(MECHANISMS)}")
+    why = netfilter.available()
+    if _region_net(platform, region) is None:
+        why = "the platform's regions share the loopback network (start it with `platform up --netns`, as root)"
+    if wanted == "nftables" and why:
+        raise FaultError(f"mechanism nftables is not possible here: {why}; or use mechanism: proxy")
+    return "proxy" if wanted == "proxy" or why else "nftables"
+
+
+def _region_pods(platform: LocalPlatform, region: str) -> list[Pod]:
+    pods = platform.select(role="inference", region=region)
+    if not pods:
+        raise FaultError(f"region {region!r} has no running inference pod; check `resilience platform status`")
+    return pods
+
+
+def _table_name(entry: LedgerEntry) -> str:
+    return "resilience_" + entry.id.replace("-", "_")
+
+
+@contextlib.contextmanager
+def proxied(
+    ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **proxy_args: Any
+) -> Iterator[dict[str, faultproxy.ProxyProcess]]:
+    """Route the gateway's traffic for `pods` through fault proxies in `mode`; undo it all on exit.
+
+    Each proxy starts before anything is re-pointed (harmless until then) and its ledger entry is
+    written before the gateway is re-pointed, so `resilience recover` can always undo the route.
+    """
+    proxies: dict[str, faultproxy.ProxyProcess] = {}
+    entries: list[LedgerEntry] = []
+    try:
+        for pod in pods:
+            assert pod.http_port is not None and pod.grpc_port is not None
+            state = ctx.platform.state_dir / "ledger" / f"proxy-{pod.name}-{int(time.time() * 1000)}.state"
+            proxy = faultproxy.start_proxy(
+                [(pod.host, pod.http_port), (pod.host, pod.grpc_port)],
+                mode,
+                state,
+                log_path=ctx.platform.state_dir / "logs" / f"faultproxy-{pod.name}.log",
+                **proxy_args,
+            )
+            proxies[pod.name] = proxy
+            undo: list[dict[str, Any]] = [
+                {"op": "restore-route", "pod": pod.name},
+                {"op": "stop-proxy", "pid": proxy.pid},
+            ]
+            entries.append(ctx.book.record(kind, pod.label, undo))
+            links = proxy.links
+            ctx.platform.route_pod(pod.name, ("127.0.0.1", links[0].listen, links[1].listen))
+        yield proxies
+    finally:
+        for pod in pods:
+            if pod.name in proxies:
+                with contextlib.suppress(Exception):
+                    ctx.platform.route_pod(pod.name, None)
+        for proxy in proxies.values():
+            proxy.stop()
+        for entry in entries:
+            ctx.book.clear(entry)
+
+
+def _hold(duration_s: float) -> float:
+    time.sleep(duration_s)
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPartition:
+    """Cut a region off for `duration_s`: from the gateway (`gateway`), from the other regions (`regions`), or both (`full`)."""
+
+    region: str = "a"
+    direction: str = "gateway"
+    duration_s: float = 10.0
+    mechanism: str = "auto"
+    kind: FaultKind = FaultKind.REGION_PARTITION
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise UsageError(f"direction: {self.direction!r} is not one of {', '.join(DIRECTIONS)}")
+        if self.duration_s <= 0:
+            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        how = choose_mechanism(platform, self.region, self.mechanism)
+        pods = _region_pods(platform, self.region)
+        return [
+            f"partition region {self.region} ({self.direction}, {how}) for {self.duration_s:g} s: {', '.join(p.name for p in pods)}"
+        ]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        how = choose_mechanism(ctx.platform, self.region, self.mechanism)
+        if how == "proxy" and self.direction != "gateway":
+            raise FaultError(
+                f"direction {self.direction} needs regions in network namespaces (replicas do not talk to each "
+                "other through the gateway); start the platform with `platform up --netns` as root"
+            )
+        pods = _region_pods(ctx.platform, self.region)
+        target = f"region {self.region} ({self.direction})"
+        return [self._nftables(ctx, pods, target) if how == "nftables" else self._proxy(ctx, pods, target)]
+
+    def _nftables(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
+        nets = ctx.platform.network["regions"]
+        net = nets[self.region]
+        chains: dict[str, tuple[str, list[str]]] = {"out": ("output", []), "inp": ("input", []), "fwd": ("forward", [])}
+        if self.direction in ("gateway", "full"):
+            g, p = net["gateway_ip"], net["pod_ip"]
+            chains["out"][1].append(f'ip saddr {g} ip daddr {p} counter drop comment "gateway->region"')
+            chains["inp"][1].append(f'ip saddr {p} ip daddr {g} counter drop comment "region->gateway"')
+        if self.direction in ("regions", "full"):
+            for other, o in nets.items():
+                if other != self.region:
+                    chains["fwd"][1].append(
+                        f'ip saddr {net["cidr"]} ip daddr {o["cidr"]} counter drop comment "region->{other}"'
+                    )
+                    chains["fwd"][1].append(
+                        f'ip saddr {o["cidr"]} ip daddr {net["cidr"]} counter drop comment "{other}->region"'
+                    )
+        entry = ctx.book.record(self.kind, target, [])
+        table = _table_name(entry)
+        entry = ctx.book.amend(entry, [{"op": "delete-table", "table": table}])
+        evidence: dict[str, Any] = {"mechanism": "nftables", "table": table, "netns": net["netns"]}
+        try:
+            netfilter.apply_table(table, {k: v for k, v in chains.items() if v[1]})
+            at = time.time()
+            slot = ctx.pending(FaultRecord(self.kind, target, at, False, evidence, error="not verified yet"))
+            port = pods[0].http_port or 0
+            if self.direction in ("gateway", "full"):
+                evidence["gateway_connect"] = netfilter.tcp_outcome(net["pod_ip"], port, net["gateway_ip"])
+                evidence["control_plane_connect"] = netfilter.tcp_outcome(net["pod_ip"], port, net["control_ip"])
+            if self.direction in ("regions", "full"):
+                others = [o for r, o in nets.items() if r != self.region]
+                evidence["from_other_region_connect"] = [_connect_from(o["netns"], net["pod_ip"], port) for o in others]
+            healed = _hold(self.duration_s)
+            evidence["dropped_packets"] = netfilter.counters(table)
+        finally:
+            netfilter.delete_table(table)
+            ctx.book.clear(entry)
+        evidence["heal_to_first_connect_s"] = _heal_time(net["pod_ip"], pods[0].http_port or 0, net["gateway_ip"])
+        landed = self._landed(evidence)
+        error = None if landed else f"no evidence the partition held: {evidence}"
+        return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
+
+    def _landed(self, ev: dict[str, Any]) -> bool:
+        ok = True
+        if self.direction in ("gateway", "full"):
+            ok &= ev.get("gateway_connect") == "timeout" and sum(ev.get("dropped_packets", {}).values()) > 0
+        if self.direction in ("regions", "full"):
+            ok &= bool(ev.get("from_other_region_connect")) and all(
+                o == "timeout" for o in ev["from_other_region_connect"]
+            )
+        return ok
+
+    def _proxy(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
+        with proxied(ctx, self.kind, pods, "blackhole") as proxies:
+            at = time.time()
+            evidence: dict[str, Any] = {"mechanism": "proxy (unprivileged)", "pods": [p.name for p in pods]}
+            slot = ctx.pending(FaultRecord(self.kind, target, at, False, evidence, error="not verified yet"))
+            healed = _hold(self.duration_s)
+            stats = {name: p.stats() for name, p in proxies.items()}
+        evidence["blackholed_connections"] = {n: s.get("blackholed_connections", 0) for n, s in stats.items()}
+        landed = all(v > 0 for v in evidence["blackholed_connections"].values())
+        error = None if landed else "the gateway opened no connection into the blackhole (is traffic flowing?)"
+        return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
+
+
+def _connect_from(netns: str, host: str, port: int) -> str:
+    """What a connection from inside another region's namespace sees."""
+    code = (
+        "import socket,sys\n"
+        f"s=socket.socket(); s.settimeout(0.5)\n"
+        f"try:\n s.connect(({host!r},{port})); print('connected')\n"
+        "except TimeoutError: print('timeout')\n"
+        "except ConnectionRefusedError: print('refused')\n"
+        "except OSError as e: print('error', e)\n"
+    )
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True, timeout=10
+    )
+    return out.stdout.strip() or out.stderr.strip()
+
+
+def _heal_time(host: str, port: int, source: str, timeout_s: float = 5.0) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if netfilter.tcp_outcome(host, port, source, 0.2) == "connected":
+            return round(time.monotonic() - start, 4)
+        time.sleep(0.005)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLatency:
+    """Add `latency_ms` (+- `jitter_ms`) each way between the gateway and the selected replicas, for `duration_s`."""
+
+    selector: Selector = field(default_factory=Selector)
+    latency_ms: float = 50.0
+    jitter_ms: float = 0.0
+    duration_s: float = 10.0
+    kind: FaultKind = FaultKind.NETWORK_LATENCY
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [
+            f"+{self.latency_ms:g}±{self.jitter_ms:g} ms to {p.label} for {self.duration_s:g} s (proxy)"
+            for p in self.selector.pick(platform)
+        ]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        if self.latency_ms < 0 or self.jitter_ms < 0 or self.duration_s <= 0:
+            raise UsageError("latency_ms and jitter_ms must be >= 0 and duration_s > 0")
+        pods = self.selector.pick(ctx.platform)
+        with proxied(ctx, self.kind, pods, "delay", latency_ms=self.latency_ms, jitter_ms=self.jitter_ms) as proxies:
+            at = time.time()
+            slots = {
+                p.name: ctx.pending(FaultRecord(self.kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods
+            }
+            healed = _hold(self.duration_s)
+            stats = {name: p.stats() for name, p in proxies.items()}
+        records = []
+        for pod in pods:
+            s = stats[pod.name]
+            chunks = int(s.get("chunks_delayed", 0))
+            mean = s.get("delay_ms_total", 0) / chunks if chunks else None
+            ev = {
+                "mechanism": "proxy (userspace; no netem in this kernel)",
+                "chunks_delayed": chunks,
+                "mean_delay_ms": round(mean, 2) if mean is not None else None,
+                "connections": s.get("connections_accepted", 0),
+            }
+            landed = chunks > 0 and mean is not None and abs(mean - self.latency_ms) <= max(1.0, self.jitter_ms)
+            error = None if landed else f"no delayed traffic seen on {pod.name}'s link: {ev}"
+            records.append(
+                ctx.settle(slots[pod.name], FaultRecord(self.kind, pod.label, at, landed, ev, healed, error))
+            )
+        return records
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReset:
+    """Reset `probability` of new connections from the gateway to the selected replicas, for `duration_s`."""
+
+    selector: Selector = field(default_factory=Selector)
+    probability: float = 1.0
+    duration_s: float = 10.0
+    kind: FaultKind = FaultKind.CONNECTION_RESET
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        return [
+            f"reset {self.probability:.0%} of connections to {p.label} for {self.duration_s:g} s"
+            for p in self.selector.pick(platform)
+        ]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        if not 0 < self.probability <= 1 or self.duration_s <= 0:
+            raise UsageError("probability must be in (0, 1] and duration_s > 0")
+        pods = self.selector.pick(ctx.platform)
+        with proxied(ctx, self.kind, pods, "reset", probability=self.probability) as proxies:
+            at = time.time()
+            slots = {
+                p.name: ctx.pending(FaultRecord(self.kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods
+            }
+            healed = _hold(self.duration_s)
+            stats = {name: p.stats() for name, p in proxies.items()}
+        records = []
+        for pod in pods:
+            ev = {
+                "mechanism": "proxy (TCP RST via SO_LINGER 0)",
+                "resets": stats[pod.name].get("resets", 0),
+                "connections": stats[pod.name].get("connections_accepted", 0),
+            }
+            landed = ev["resets"] > 0
+            records.append(
+                ctx.settle(
+                    slots[pod.name],
+                    FaultRecord(
+                        self.kind, pod.label, at, landed, ev, healed, None if landed else "no connection was reset"
+                    ),
+                )
+            )
+        return records
+
+
+@dataclass(frozen=True, slots=True)
+class PacketLoss:
+    """Drop `percent` of the packets between the gateway and a region (nftables `numgen`), for `duration_s`."""
+
+    region: str = "a"
+    percent: float = 10.0
+    duration_s: float = 10.0
+    kind: FaultKind = FaultKind.NETWORK_LOSS
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        choose_mechanism(platform, self.region, "nftables")
+        return [
+            f"drop {self.percent:g}% of packets gateway<->region {self.region} for {self.duration_s:g} s (nftables)"
+        ]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        if not 0 < self.percent <= 100 or self.duration_s <= 0:
+            raise UsageError("percent must be in (0, 100] and duration_s > 0")
+        choose_mechanism(ctx.platform, self.region, "nftables")
+        net = ctx.platform.network["regions"][self.region]
+        g, p, n = net["gateway_ip"], net["pod_ip"], round(self.percent * 10)
+        target = f"region {self.region} (gateway<->region)"
+        entry = ctx.book.record(self.kind, target, [])
+        table = _table_name(entry)
+        entry = ctx.book.amend(entry, [{"op": "delete-table", "table": table}])
+        try:
+            netfilter.apply_table(
+                table,
+                {
+                    "out": (
+                        "output",
+                        [f'ip saddr {g} ip daddr {p} numgen random mod 1000 < {n} counter drop comment "lost"'],
+                    ),
+                    "inp": (
+                        "input",
+                        [f'ip saddr {p} ip daddr {g} numgen random mod 1000 < {n} counter drop comment "lost"'],
+                    ),
+                },
+            )
+            at = time.time()
+            slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "nftables", "table": table}))
+            healed = _hold(self.duration_s)
+            dropped = netfilter.counters(table).get("lost", 0)
+        finally:
+            netfilter.delete_table(table)
+            ctx.book.clear(entry)
+        ev = {"mechanism": "nftables numgen", "table": table, "dropped_packets": dropped, "percent": self.percent}
+        return [
+            ctx.settle(
+                slot,
+                FaultRecord(
+                    self.kind, target, at, dropped > 0, ev, healed, None if dropped else "no packet was dropped"
+                ),
+            )
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Bandwidth:
+    """Limit the link between the gateway and a region to `rate` (e.g. `1mbit`) each way with `tbf`, for `duration_s`."""
+
+    region: str = "a"
+    rate: str = "1mbit"
+    duration_s: float = 10.0
+    kind: FaultKind = FaultKind.NETWORK_BANDWIDTH
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        choose_mechanism(platform, self.region, "nftables")
+        return [f"tbf {self.rate} on both ends of region {self.region}'s link for {self.duration_s:g} s"]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        choose_mechanism(ctx.platform, self.region, "nftables")
+        net = ctx.platform.network["regions"][self.region]
+        ends = [(net["host_dev"], None), (net["ns_dev"], net["netns"])]
+        target = f"region {self.region} link"
+        undo = [{"op": "delete-qdisc", "dev": dev, "netns": ns} for dev, ns in ends]
+        entry = ctx.book.record(self.kind, target, undo)
+        try:
+            for dev, ns in ends:
+                netfilter.add_tbf(dev, ns, self.rate)
+            at = time.time()
+            slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "tc tbf"}))
+            shown = {dev: netfilter.qdisc(dev, ns) for dev, ns in ends}
+            healed = _hold(self.duration_s)
+            after = {dev: netfilter.qdisc(dev, ns) for dev, ns in ends}
+        finally:
+            for dev, ns in ends:
+                netfilter.delete_qdisc(dev, ns)
+            ctx.book.clear(entry)
+        landed = all("tbf" in q for q in shown.values())
+        ev = {"mechanism": "tc tbf", "rate": self.rate, "qdisc_stats": {d: q.strip() for d, q in after.items()}}
+        return [
+            ctx.settle(
+                slot,
+                FaultRecord(self.kind, target, at, landed, ev, healed, None if landed else f"tbf not present: {shown}"),
+            )
+        ]
