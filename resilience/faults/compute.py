@@ -87,6 +87,7 @@ class Saturation:
                 device=self.device,
                 vram_fraction=self.vram_fraction,
                 log_path=ctx.platform.state_dir / "logs" / "burner.log",
+                timeout_s=30.0 if gpu else 10.0,  # torch import + CUDA start-up take seconds
             )
             entry = ctx.book.amend(entry, [{"op": "stop-burner", "pid": proc.pid, "state_file": str(state)}])
             at = time.time()

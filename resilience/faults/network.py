@@ -146,18 +146,22 @@ class RegionPartition:
     def _nftables(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
         nets = ctx.platform.network["regions"]
         net = nets[self.region]
-        chains: dict[str, tuple[str, list[str]]] = {"out": ("output", []), "inp": ("input", []), "fwd": ("forward", [])}
+        chains: dict[str, tuple[str, list[str]]] = {
+            "c_out": ("output", []),
+            "c_in": ("input", []),
+            "c_fwd": ("forward", []),
+        }
         if self.direction in ("gateway", "full"):
             g, p = net["gateway_ip"], net["pod_ip"]
-            chains["out"][1].append(f'ip saddr {g} ip daddr {p} counter drop comment "gateway->region"')
-            chains["inp"][1].append(f'ip saddr {p} ip daddr {g} counter drop comment "region->gateway"')
+            chains["c_out"][1].append(f'ip saddr {g} ip daddr {p} counter drop comment "gateway->region"')
+            chains["c_in"][1].append(f'ip saddr {p} ip daddr {g} counter drop comment "region->gateway"')
         if self.direction in ("regions", "full"):
             for other, o in nets.items():
                 if other != self.region:
-                    chains["fwd"][1].append(
+                    chains["c_fwd"][1].append(
                         f'ip saddr {net["cidr"]} ip daddr {o["cidr"]} counter drop comment "region->{other}"'
                     )
-                    chains["fwd"][1].append(
+                    chains["c_fwd"][1].append(
                         f'ip saddr {o["cidr"]} ip daddr {net["cidr"]} counter drop comment "{other}->region"'
                     )
         entry = ctx.book.record(self.kind, target, [])

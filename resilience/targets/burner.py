@@ -374,10 +374,10 @@ class BurnerProcess:
         return self.state()
 
 
-def _tail(out: IO[bytes], lines: int = 6) -> str:
-    """The last lines of a log opened for reading."""
-    out.seek(0, os.SEEK_END)
-    out.seek(max(0, out.tell() - 4096))
+def _tail(out: IO[bytes], since: int, lines: int = 6) -> str:
+    """The last lines this burner wrote to its log (which earlier burners may have written to before `since`)."""
+    end = out.seek(0, os.SEEK_END)
+    out.seek(max(since, end - 4096))
     return "\n".join(out.read().decode(errors="replace").splitlines()[-lines:])
 
 
@@ -404,6 +404,7 @@ def start_burner(
     )
     state_file.unlink(missing_ok=True)
     with open(log_path, "ab+") if log_path else tempfile.TemporaryFile() as out:
+        since = out.seek(0, os.SEEK_END)
         # Its own session: it outlives our process group's signals, and its workers share its group for stop().
         popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -413,12 +414,14 @@ def start_burner(
             if state is not None and state.get("pid") == popen.pid:
                 return BurnerProcess(popen, state_file)
             if exited:
-                raise FaultError(f"the burner exited with code {popen.returncode} before starting:\n{_tail(out)}")
+                raise FaultError(
+                    f"the burner exited with code {popen.returncode} before starting:\n{_tail(out, since)}"
+                )
             time.sleep(0.05)
         _signal_group(popen.pid, signal.SIGKILL)
         popen.wait()
         raise FaultError(
-            f"the burner wrote no state to {state_file} within {timeout_s:.1f} s; killed it:\n{_tail(out)}"
+            f"the burner wrote no state to {state_file} within {timeout_s:.1f} s; killed it:\n{_tail(out, since)}"
         )
 
 
