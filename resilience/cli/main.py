@@ -17,7 +17,7 @@ from resilience.errors import PlatformError, ResilienceError, UsageError
 from resilience.model import ExitCode
 from resilience.targets import LocalPlatform, default_state_dir, lifecycle
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # long lines stay whole when piped or grepped
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

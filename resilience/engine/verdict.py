@@ -43,6 +43,14 @@ def decide(
     if journal.get("status") in ("interrupted", "aborted"):
         reasons.append(f"the run was {journal.get('status')}")
         return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
+    for entry in journal.get("run") or []:
+        # chaoslib turns SIGTERM into InterruptExecution inside the running activity and reports the activity
+        # as failed, the run as completed: it was an abort (its rollbacks ran)
+        text = "".join(entry.get("exception") or [])
+        if "InterruptExecution" in text or "KeyboardInterrupt" in text:
+            why = text.strip().rsplit(":", 1)[-1].strip() or "interrupted"
+            reasons.append(f"the run was interrupted during {entry['activity'].get('name')!r} ({why}); rollbacks ran")
+            return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
     before = [c for c in checks if c.phase == "before"]
     if before and not before[0].met:
         failed = ", ".join(name for name, ok in before[0].probes if not ok)

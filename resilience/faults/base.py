@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from resilience.faults.ledger import Ledger
 from resilience.model import FaultRecord
@@ -27,8 +28,16 @@ class FaultContext:
         assert self.ledger is not None
         return self.ledger
 
+    def scratch(self, name: str) -> Path:
+        """A path for a fault helper's state file (proxies, burners), next to the ledger."""
+        folder = self.platform.state_dir / "faults"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
     def pending(self, record: FaultRecord) -> int:
         """Enter a record that is not verified yet; return its slot."""
+        if record.error is None:  # what the report says if the run is interrupted before `settle`
+            record = replace(record, error="interrupted before the evidence was collected")
         self.records.append(record)
         return len(self.records) - 1
 

@@ -74,7 +74,7 @@ class Saturation:
                 f"no running inference replica{' in region ' + self.region if self.region else ''} to saturate"
             )
         kind, target = self.kind, self._target(ctx.platform)
-        state = ctx.platform.state_dir / "ledger" / f"burner-{int(time.time() * 1000)}.state"
+        state = ctx.scratch(f"burner-{int(time.time() * 1000)}.json")
         entry = ctx.book.record(kind, target, [{"op": "stop-burner", "state_file": str(state)}])
         proc = None
         try:

@@ -76,7 +76,7 @@ def proxied(
     try:
         for pod in pods:
             assert pod.http_port is not None and pod.grpc_port is not None
-            state = ctx.platform.state_dir / "ledger" / f"proxy-{pod.name}-{int(time.time() * 1000)}.state"
+            state = ctx.scratch(f"proxy-{pod.name}-{int(time.time() * 1000)}.json")
             proxy = faultproxy.start_proxy(
                 [(pod.host, pod.http_port), (pod.host, pod.grpc_port)],
                 mode,

@@ -185,6 +185,7 @@ class CrashLoop:
         slots = {p.name: ctx.pending(FaultRecord(self.kind, p.label, started, False, {})) for p in pods}
         before = {p.name: p.restarts for p in pods}
         killed: dict[str, list[int]] = {p.name: [] for p in pods}
+        kill_times: dict[str, list[float]] = {p.name: [] for p in pods}
         crash_loop_seen: set[str] = set()
         deadline = time.monotonic() + self.duration_s
         while time.monotonic() < deadline:
@@ -194,6 +195,7 @@ class CrashLoop:
                 if pod.pid is not None and pod.pid not in killed[pod.name]:
                     ctx.platform.signal_pod(pod, signal.SIGKILL, missing_ok=True)
                     killed[pod.name].append(pod.pid)
+                    kill_times[pod.name].append(time.time())
             time.sleep(0.05)
         results = []
         for pod in pods:
@@ -204,6 +206,8 @@ class CrashLoop:
             back = wait_ready(ctx.platform, pod.name, self.recovery_timeout_s)
             evidence: dict[str, object] = {
                 "killed_pids": killed[pod.name],
+                # each gap is the supervisor's restart backoff plus the time to spawn: it should double
+                "seconds_between_kills": [round(b - a, 2) for a, b in zip(kill_times[pod.name], kill_times[pod.name][1:])],
                 "restarts_seen_by_supervisor": restarts,
                 "crash_loop_flagged": pod.name in crash_loop_seen,
             } | recovery_evidence(back, time.time())

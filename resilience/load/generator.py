@@ -102,7 +102,13 @@ class LoadGenerator:
         logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it; drained to a file, never a pipe
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(
-            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            cmd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         logf.close()
         deadline = time.monotonic() + ready_timeout_s
@@ -224,3 +230,15 @@ class LoadGenerator:
             generator_cpu_s=end.get("cpu_s"),
             errors=errors,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the toolkit dies, even by `kill -9` (load never outlives a run).
+
+    The signal follows the *thread* that started the child: start the generator from a thread that
+    lives as long as the run (chaoslib calls controls on the main thread).
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -94,6 +96,33 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Two regions of two replicas each."""
     yield from _platform(tmp_path_factory, "--regions", "2")
+
+
+privileged = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("nft") is None, reason="needs root and nftables (CI installs both)"
+)
+
+
+@pytest.fixture(scope="module")
+def netns_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if os.geteuid() != 0:
+        pytest.skip("regions in network namespaces need root")
+    yield from _platform(tmp_path_factory, "--regions", "2", "--netns")
+
+
+def server_addr(p: Platform, backend: str, server: str) -> str:
+    """`addr:port` HAProxy uses for `server` in `backend` right now (runtime API)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(p.state_dir / "haproxy.sock"))
+        s.sendall(f"show servers state {backend}\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    for line in data.decode().splitlines()[2:]:
+        cols = line.split()
+        if len(cols) > 18 and cols[3] == server:
+            return f"{cols[4]}:{cols[18]}"
+    raise AssertionError(f"{server} not in {backend}: {data.decode()}")
 
 
 def short_experiment(

@@ -7,11 +7,7 @@ The privileged tests need root and nft (CI installs nftables and runs as root); 
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,39 +24,12 @@ from resilience.faults import (
 )
 from resilience.model import FaultKind
 from resilience.targets import LocalPlatform, netfilter
-from tests.integration.conftest import Platform, _platform, start_load
+from tests.integration.conftest import Platform, privileged, server_addr, start_load
 from tests.integration.faultcheck import assert_nothing_left, nft_tables, qdiscs
 
 pytestmark = pytest.mark.integration
-privileged = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("nft") is None, reason="needs root and nftables (CI installs both)"
-)
-
-
-@pytest.fixture(scope="module")
-def netns_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    if os.geteuid() != 0:
-        pytest.skip("regions in network namespaces need root")
-    yield from _platform(tmp_path_factory, "--regions", "2", "--netns")
-
-
 def _ctx(p: Platform) -> FaultContext:
     return FaultContext(LocalPlatform(p.state_dir))
-
-
-def _server_addr(p: Platform, backend: str, server: str) -> str:
-    """`addr:port` HAProxy uses for `server` in `backend` right now (runtime API)."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(p.state_dir / "haproxy.sock"))
-        s.sendall(f"show servers state {backend}\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    for line in data.decode().splitlines()[2:]:
-        cols = line.split()
-        if len(cols) > 18 and cols[3] == server:
-            return f"{cols[4]}:{cols[18]}"
-    raise AssertionError(f"{server} not in {backend}: {data.decode()}")
 
 
 def test_regions_live_in_their_own_namespaces(netns_platform: Platform) -> None:
@@ -72,7 +41,7 @@ def test_regions_live_in_their_own_namespaces(netns_platform: Platform) -> None:
         # the replica's port is reachable at the namespace address, and not on the host's loopback
         assert netfilter.tcp_outcome(info["pod_ip"], pods[0]["http_port"]) == "connected"
         assert netfilter.tcp_outcome("127.0.0.1", pods[0]["http_port"]) == "refused"
-        assert _server_addr(netns_platform, f"http_{region}", pods[0]["name"]).startswith(info["pod_ip"] + ":")
+        assert server_addr(netns_platform, f"http_{region}", pods[0]["name"]).startswith(info["pod_ip"] + ":")
 
 
 @privileged
@@ -108,7 +77,7 @@ def test_partition_between_regions_cuts_namespace_to_namespace_traffic(netns_pla
 
 
 def test_partition_through_the_proxy_blackholes_and_restores_routes(netns_platform: Platform, tmp_path: Path) -> None:
-    before = {name: _server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")}
+    before = {name: server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")}
     gen = start_load(netns_platform, tmp_path, rate=100, max_s=60)
     try:
         time.sleep(1.0)
@@ -120,7 +89,7 @@ def test_partition_through_the_proxy_blackholes_and_restores_routes(netns_platfo
     assert rec.evidence["mechanism"] == "proxy (unprivileged)"
     assert all(n > 0 for n in rec.evidence["blackholed_connections"].values())
     assert gen.summary().failures == 0
-    assert {name: _server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")} == before
+    assert {name: server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")} == before
     assert_nothing_left(netns_platform.state_dir)
 
 

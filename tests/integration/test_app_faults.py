@@ -1,0 +1,159 @@
+"""Model and data faults for real: a stalled camera, corrupted frames, and a degraded model as a canary.
+
+Faults are injected in-process against a running platform, as `resilience run` does, and each test
+checks the evidence the fault returns, the platform's own response, and that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reference_platform.model import ONNX_PATH
+from reference_platform.model.repository import ModelRepository
+from resilience.errors import ResilienceError
+from resilience.faults import BadCanary, CameraFault, FaultContext
+from resilience.model import FaultKind
+from resilience.targets import LocalPlatform
+from tests.integration.conftest import ROOT, Platform, running_platform, start_load
+from tests.integration.faultcheck import assert_nothing_left, ledger_entries
+
+pytestmark = pytest.mark.integration
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="building the slow model version needs the `train` extra"
+)
+needs_onnx = pytest.mark.skipif(
+    importlib.util.find_spec("onnx") is None, reason="building the inaccurate model version needs the `train` extra"
+)
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.25)
+
+
+def _sent(lp: LocalPlatform, camera: int) -> float:
+    return lp.stage_metrics("cameras").get(f'pipeline_camera_frames_sent_total{{camera="{camera}"}}', 0.0)
+
+
+def _pods(p: Platform) -> dict[str, tuple[int | None, int]]:
+    return {pod["name"]: (pod["pid"], pod["restarts"]) for pod in p.pods()}
+
+
+class TestCameraFaults:
+    @pytest.fixture(scope="class")
+    def pipeline(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+        config = "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n"
+        with running_platform(tmp_path_factory.mktemp("camera-faults"), config) as p:
+            lp = LocalPlatform(p.state_dir)
+            wait_for(lambda: all(_sent(lp, c) > 0 for c in range(4)))  # every camera is sending
+            yield p
+
+    def test_a_stalled_camera_stops_sending_and_sends_again_afterwards(self, pipeline: Platform) -> None:
+        lp = LocalPlatform(pipeline.state_dir)
+        ctx = FaultContext(lp)
+        (record,) = CameraFault(stall=[0], duration_s=3).inject(ctx)
+        assert record.kind is FaultKind.CAMERA_STALL and record.landed and record.error is None, record
+        assert 0 <= record.evidence["sent_camera_0"] <= 1, record.evidence
+        assert any(record.evidence[f"sent_camera_{c}"] > 0 for c in (1, 2, 3)), record.evidence
+        assert record.recovered_at is not None and record.recovered_at >= record.injected_at + 3
+        assert ctx.records == [record]
+        assert lp.camera_control({})["stalled"] == []
+        resumed = _sent(lp, 0)
+        wait_for(lambda: _sent(lp, 0) > resumed + 2, timeout=15)
+        assert_nothing_left(pipeline.state_dir)
+
+    def test_corrupted_frames_are_rejected_and_the_ratio_restored(self, pipeline: Platform) -> None:
+        lp = LocalPlatform(pipeline.state_dir)
+        pods = _pods(pipeline)
+        assert any(pod.role == "preprocess" for pod in lp.pods()), pods
+        previous = lp.camera_control({})["corrupt_ratio"]
+        (record,) = CameraFault(corrupt_ratio=0.3, duration_s=3).inject(FaultContext(lp))
+        assert record.kind is FaultKind.CORRUPT_FRAMES and record.landed and record.error is None, record
+        assert record.evidence["rejected_by_preprocessing"] > 0 and record.evidence["corrupted_sent"] > 0
+        assert record.evidence["settings"] == {"corrupt_ratio": 0.3}
+        assert lp.camera_control({})["corrupt_ratio"] == previous
+        assert _pods(pipeline) == pods  # preprocessing skipped the bad frames: nothing crashed or restarted
+        assert all(pod.ready for pod in lp.pods() if pod.role == "preprocess")
+        assert_nothing_left(pipeline.state_dir)
+
+
+@needs_torch
+class TestBadCanary:
+    @pytest.fixture(scope="class")
+    def rollouts(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+        from reference_platform.model.degrade import degrade
+
+        root = tmp_path_factory.mktemp("bad-canary")
+        repo = root / "repository"
+        assert degrade(repo, "slow", factor=8) == 2
+        assert ModelRepository(repo).register(ONNX_PATH, {"note": "a copy of v1: a healthy release"}) == 3
+        with running_platform(root, f"serving:\n  repository: {repo}\n") as p:
+            yield p
+
+    def test_a_slow_canary_is_rolled_back_by_the_platform(self, rollouts: Platform, tmp_path: Path) -> None:
+        lp = LocalPlatform(rollouts.state_dir)
+        ctx = FaultContext(lp)
+        gen = start_load(rollouts, tmp_path, rate=60, max_s=120)
+        try:
+            fault = BadCanary(version=2, weight=20, duration_s=40, max_latency_ratio=2.0)
+            (record,) = fault.inject(ctx)
+        finally:
+            summary = gen.stop()
+        ev = record.evidence
+        assert record.kind is FaultKind.BAD_CANARY and record.landed and record.error is None, record
+        assert ev["final_state"] == "rolled-back" and ev["rolled_back_by_platform"] is True, ev
+        assert "latency" in ev["reason"], ev
+        assert ev["canary_requests"] > 0 and 0 < ev["time_to_rollback_s"] < 40, ev
+        assert record.recovered_at is not None and record.recovered_at >= record.injected_at
+        assert lp.rollout()["state"] == "rolled-back"
+        pods = rollouts.pods()
+        assert [p for p in pods if p["variant"] == "canary" or "canary" in p["name"]] == [], pods
+        assert all(p["model_version"] == 1 and p["ready"] for p in pods if p["role"] == "inference"), pods
+        assert summary.failures == 0, summary.errors  # users never noticed
+        assert_nothing_left(rollouts.state_dir)
+
+    def test_a_canary_the_platform_keeps_is_aborted_by_the_fault(self, rollouts: Platform) -> None:
+        lp = LocalPlatform(rollouts.state_dir)
+        (record,) = BadCanary(version=3, weight=20, duration_s=4).inject(FaultContext(lp))
+        ev = record.evidence
+        assert ev["final_state"] == "aborted" and ev["rolled_back_by_platform"] is False, ev
+        assert "time_to_rollback_s" not in ev
+        assert lp.rollout()["state"] == "aborted"
+        assert [p["name"] for p in rollouts.pods() if p["variant"] == "canary"] == []
+        assert_nothing_left(rollouts.state_dir)
+
+    def test_an_unknown_version_is_refused_and_leaves_no_ledger_entry(self, rollouts: Platform) -> None:
+        ctx = FaultContext(LocalPlatform(rollouts.state_dir))
+        with pytest.raises(ResilienceError, match="version 99 is not in"):
+            BadCanary(version=99, weight=20, duration_s=5).inject(ctx)
+        assert ledger_entries(rollouts.state_dir) == [] and ctx.records == []
+        assert [p["name"] for p in rollouts.pods() if p["variant"] == "canary"] == []
+
+
+@needs_onnx
+def test_degrade_cli_registers_an_inaccurate_version(tmp_path: Path) -> None:
+    repo = tmp_path / "repository"
+    result = subprocess.run(
+        [sys.executable, "-m", "reference_platform.model.degrade", "--repository", str(repo), "--kind", "inaccurate"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    version = int(result.stdout.strip().splitlines()[-1])
+    assert version == 2 and ModelRepository(repo).versions() == [1, 2]
+    meta = json.loads((repo / "qc_cnn" / str(version) / "metadata.json").read_text())
+    assert meta["degraded"] == "inaccurate" and "never passes the training gate" in meta["note"]
+    assert meta["baseline"]["accuracy"] > 0.9
+    assert meta["accuracy"] < 0.6 and meta["accuracy"] < meta["baseline"]["accuracy"] - 0.3, meta

@@ -1,0 +1,116 @@
+"""Pod faults for real: SIGSTOP hangs, crash loops, SIGTERM with a grace period, selectors and blast radius,
+and compute saturation (no GPU here: the replicas' CPU cores, named as such)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from resilience.errors import FaultError, NothingMatchedError, UsageError
+from resilience.faults import CrashLoop, FaultContext, PodHang, PodKill, Saturation, Selector
+from resilience.model import FaultKind
+from resilience.targets import LocalPlatform, burner
+from tests.integration.conftest import Platform, start_load
+from tests.integration.faultcheck import assert_nothing_left
+
+pytestmark = pytest.mark.integration
+
+
+def _ctx(p: Platform) -> FaultContext:
+    return FaultContext(LocalPlatform(p.state_dir))
+
+
+def _wait_all_ready(p: Platform, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not all(x["ready"] for x in p.pods() if x["role"] == "inference"):
+        assert time.monotonic() < deadline, p.pods()
+        time.sleep(0.2)
+
+
+def test_a_short_hang_freezes_the_whole_group_and_sigcont_resumes_it(platform: Platform) -> None:
+    _wait_all_ready(platform)
+    pid = platform.pods()[0]["pid"]
+    (rec,) = PodHang(Selector(labels={"name": platform.pods()[0]["name"]}), duration_s=0.8).inject(_ctx(platform))
+    assert rec.landed and rec.kind is FaultKind.POD_HANG, rec.evidence
+    states = rec.evidence["process_states_after_sigstop"]
+    assert len(states) >= 3 and set(states.values()) == {"T"}  # PyTriton, tritonserver, the stub...
+    assert rec.evidence["restarted_by_supervisor"] is False
+    after = LocalPlatform(platform.state_dir).group_states(pid)
+    assert after and "T" not in after.values()  # SIGCONT landed: the same processes run again
+    assert_nothing_left(platform.state_dir)
+
+
+def test_a_long_hang_is_caught_by_the_liveness_probe(platform: Platform, tmp_path: Path) -> None:
+    _wait_all_ready(platform)
+    victim = platform.pods()[1]
+    gen = start_load(platform, tmp_path, rate=50, max_s=60)
+    try:
+        (rec,) = PodHang(Selector(labels={"name": victim["name"]}), duration_s=5).inject(_ctx(platform))
+    finally:
+        gen.stop()
+    assert rec.landed, rec.evidence
+    assert rec.evidence["restarted_by_supervisor"] is True  # liveness = a real inference, 3 failures
+    now = next(x for x in platform.pods() if x["name"] == victim["name"])
+    assert now["pid"] != victim["pid"] and now["ready"]
+    assert now["last_exit"]["pid"] == victim["pid"]
+    # the gateway's 1 s server timeout retries what the frozen replica held: nothing failed
+    assert gen.summary().failures == 0, gen.summary()
+    assert_nothing_left(platform.state_dir)
+
+
+def test_sigterm_with_a_grace_period_lets_the_replica_shut_down(platform: Platform) -> None:
+    _wait_all_ready(platform)
+    (rec,) = PodKill(Selector(count=1), signal_name="SIGTERM", grace_s=10).inject(_ctx(platform))
+    assert rec.landed, rec.evidence
+    ended = rec.evidence["exit_seen_by_parent"]
+    # it ended well inside the 10 s grace period, so not by the fault's escalation to SIGKILL: either
+    # cleanly (PyTriton maps SIGTERM to a stop) or cut short by the liveness probe while shutting down,
+    # as a kubelet would
+    assert rec.evidence["detected_after_s"] < 10
+    assert ended["reason"] in ("exited: code 0", "exited: signal 15") or ended["reason"].startswith("liveness"), ended
+    assert rec.evidence["recovered"] is True
+
+
+def test_a_crash_loop_is_restarted_with_backoff_and_flagged(platform: Platform) -> None:
+    _wait_all_ready(platform)
+    (rec,) = CrashLoop(Selector(count=1), duration_s=6, recovery_timeout_s=90).inject(_ctx(platform))
+    assert rec.landed and rec.kind is FaultKind.POD_CRASH_LOOP, rec.evidence
+    kills = rec.evidence["killed_pids"]
+    assert len(kills) >= 3 and len(set(kills)) == len(kills)  # a new process each time
+    assert rec.evidence["restarts_seen_by_supervisor"] >= len(kills) - 1
+    gaps = rec.evidence["seconds_between_kills"]
+    assert gaps[-1] > gaps[0] + 0.5, gaps  # the supervisor backs off (0 s, 1 s, 2 s ... by default)
+    assert rec.evidence["recovered"] is True
+    _wait_all_ready(platform)
+
+
+def test_selectors_refuse_nothing_matched_and_the_blast_radius(platform: Platform) -> None:
+    ctx = _ctx(platform)
+    with pytest.raises(NothingMatchedError):
+        PodKill(Selector(region="zz")).inject(ctx)
+    with pytest.raises(NothingMatchedError):
+        PodKill(Selector(labels={"variant": "canary"})).inject(ctx)
+    with pytest.raises(FaultError, match="blast radius"):
+        PodKill(Selector(count=2)).inject(ctx)  # 2 of 2 replicas > 50%
+    with pytest.raises(FaultError, match="blast radius"):
+        PodHang(Selector(percentage=100), duration_s=1).inject(ctx)
+    with pytest.raises(UsageError):
+        Selector(count=1, percentage=50)
+    assert ctx.records == []  # nothing was touched
+    assert_nothing_left(platform.state_dir)
+    plan = PodKill(Selector(percentage=50)).plan(ctx.platform)
+    assert len(plan) == 1 and "SIGKILL" in plan[0]
+
+
+def test_compute_saturation_without_a_gpu_says_so_and_burns_the_replicas_cores(platform: Platform) -> None:
+    if burner.gpu_present():
+        pytest.skip("a GPU is present: the GPU path applies")
+    (rec,) = Saturation(utilization=0.8, duration_s=3).inject(_ctx(platform))
+    assert rec.kind is FaultKind.COMPUTE_SATURATION
+    assert rec.kind.value == "compute-saturation (no GPU present)"
+    assert rec.landed, rec.evidence
+    assert rec.evidence["mode"] == "cpu" and rec.evidence["achieved_utilization"] >= 0.4
+    assert "CPU cores" in rec.target
+    assert_nothing_left(platform.state_dir)
