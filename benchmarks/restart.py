@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tritonclient.http as triton_http
 
-from resilience.faults import PodKill
+from resilience.faults import FaultContext, PodKill, Selector
 from resilience.load import LoadGenerator, LoadSpec
 from resilience.targets import lifecycle
 
@@ -61,7 +61,7 @@ def run(spares: int, kills: int, n: int, work: Path) -> list[dict[str, float]]:
         for _ in range(kills):
             time.sleep(8 if spares else 2)  # let a new spare boot between kills
             records: list = []  # type: ignore[type-arg]
-            (record,) = PodKill(role="inference", count=1).inject(platform, records)
+            (record,) = PodKill(Selector(role="inference", count=1)).inject(FaultContext(platform, records))
             pod = next(p for p in platform.status()["pods"] if p["name"] == "a-0")
             first, p99 = first_and_p99(pod["http_port"], n)
             rows.append({"ready_s": record.evidence["time_to_ready_s"], "first_ms": first, "p99_ms": p99})

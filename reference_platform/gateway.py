@@ -8,7 +8,7 @@
   API the moment it sees a replica die or come back.
 - Retries a failed connection, an empty response, a timeout or a 500/503 on another replica
   (`option redispatch 1`), at most twice per request.
-- Ejects outliers: 5 consecutive layer-7 errors observed on live traffic mark a replica down until its
+- Ejects outliers: 2 consecutive errors (connection or layer 7) on live traffic mark a replica down until its
   health check passes again.
 """
 
@@ -57,7 +57,7 @@ def _servers(protocol: str, region: str, backends: list[Backend]) -> str:
         opts = " proto h2" if protocol == "grpc" else ""
         opts += " weight 1 disabled" if b.canary else f" weight {STABLE_WEIGHT}" + (" disabled" if b.disabled else "")
         if protocol == "http" and b.region == region:
-            opts += " check observe layer7 error-limit 5 on-error mark-down"
+            opts += " check observe layer7 error-limit 2 on-error mark-down"
         else:  # one health check per replica, in its own region's http backend; the rest follow it
             opts += f" track {backend_name('http', b.region)}/{b.name}"
         if b.region != region:

@@ -179,10 +179,11 @@ class RegionPartition:
             if self.direction in ("regions", "full"):
                 others = [o for r, o in nets.items() if r != self.region]
                 evidence["from_other_region_connect"] = [_connect_from(o["netns"], net["pod_ip"], port) for o in others]
-            healed = _hold(self.duration_s)
+            _hold(self.duration_s)
             evidence["dropped_packets"] = netfilter.counters(table)
         finally:
             netfilter.delete_table(table)
+            healed = time.time()
             ctx.book.clear(entry)
         evidence["heal_to_first_connect_s"] = _heal_time(net["pod_ip"], pods[0].http_port or 0, net["gateway_ip"])
         landed = self._landed(evidence)
@@ -200,15 +201,17 @@ class RegionPartition:
         return ok
 
     def _proxy(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
-        with proxied(ctx, self.kind, pods, "blackhole") as proxies:
+        with proxied(ctx, self.kind, pods, "drop") as proxies:
             at = time.time()
             evidence: dict[str, Any] = {"mechanism": "proxy (unprivileged)", "pods": [p.name for p in pods]}
             slot = ctx.pending(FaultRecord(self.kind, target, at, False, evidence, error="not verified yet"))
-            healed = _hold(self.duration_s)
+            _hold(self.duration_s)
             stats = {name: p.stats() for name, p in proxies.items()}
-        evidence["blackholed_connections"] = {n: s.get("blackholed_connections", 0) for n, s in stats.items()}
-        landed = all(v > 0 for v in evidence["blackholed_connections"].values())
-        error = None if landed else "the gateway opened no connection into the blackhole (is traffic flowing?)"
+        healed = time.time()  # the routes are direct again
+        # SYNs the kernel dropped at the proxies' full listen queues (host-wide counter, so a lower bound of 1 each)
+        evidence["syns_dropped"] = max((s.get("listen_drops_host", 0) for s in stats.values()), default=0)
+        landed = evidence["syns_dropped"] >= len(pods)
+        error = None if landed else "no connection attempt into the partitioned region was dropped (is traffic flowing?)"
         return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
 
 

@@ -3,7 +3,9 @@
 This kernel has no netem, so `tc netem` cannot delay or drop a replica's traffic. The proxy stands in for it:
 run as its own process between the gateway and a replica, it forwards bytes both ways without parsing them
 (HTTP/1.1 keep-alive and gRPC/h2 alike) and applies one fault mode for its whole life: `pass`, `delay`,
-`blackhole` (a partition: accept, swallow, never answer) or `reset` (a TCP RST, optionally for a fraction).
+`blackhole` (accept, swallow, never answer: callers see response timeouts), `drop` (a partition: a listener
+that never accepts, so the kernel drops callers' SYNs and they see connect timeouts, as behind a packet filter)
+or `reset` (a TCP RST, optionally for a fraction).
 Its state file holds the counters that prove the fault landed; the helpers below start, read and stop it.
 """
 
@@ -32,9 +34,17 @@ from resilience.errors import FaultError, UsageError
 log = logging.getLogger(__name__)
 
 MODULE = "resilience.targets.faultproxy"
-MODES = ("pass", "delay", "blackhole", "reset")
+MODES = ("pass", "delay", "blackhole", "drop", "reset")
 _TRAFFIC = ("connections_accepted", "connections_active", "bytes_up", "bytes_down", "bytes_discarded")
-COUNTERS = (*_TRAFFIC, "resets", "chunks_delayed", "delay_ms_total", "blackholed_connections", "upstream_errors")
+COUNTERS = (
+    *_TRAFFIC,
+    "resets",
+    "chunks_delayed",
+    "delay_ms_total",
+    "blackholed_connections",
+    "upstream_errors",
+    "listen_drops_host",
+)
 CHUNK = 64 * 1024
 QUEUE_CHUNKS = 64  # per direction: enough in flight for a 50 ms delay at ~80 MB/s, bounded so TCP backpressure holds
 REFRESH_S = 0.25
@@ -72,8 +82,18 @@ class _Proxy:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         servers: list[asyncio.Server] = []
+        silent: list[socket.socket] = []
+        drops_at_start = _listen_drops()
         try:
-            for listen, host, port in self.ns.link:
+            for listen, host, port in self.ns.link if self.ns.mode == "drop" else []:
+                # A listener that never accepts, with no backlog: the kernel drops the SYNs it cannot queue, so
+                # callers see connect timeouts - what a packet filter's partition looks like - not a refusal.
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", listen))
+                sock.listen(0)
+                silent.append(sock)
+                self.reported.append({"listen": sock.getsockname()[1], "upstream": f"{host}:{port}"})
+            for listen, host, port in self.ns.link if self.ns.mode != "drop" else []:
                 handler = functools.partial(self._handle, host, port)
                 server = await asyncio.start_server(handler, "127.0.0.1", listen, backlog=1024)
                 servers.append(server)
@@ -83,11 +103,15 @@ class _Proxy:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REFRESH_S)
+                if silent:  # host-wide counter: on a shared host other listeners' drops count too
+                    self.counters["listen_drops_host"] = _listen_drops() - drops_at_start
                 try:
                     self._write_state()
                 except OSError as exc:  # keep injecting the fault; the parent will see stale counters
                     log.warning("could not refresh %s: %s", self.state_file, exc)
         finally:
+            for sock in silent:
+                sock.close()
             for server in servers:
                 server.close()
             for writer in list(self.writers):
@@ -193,6 +217,19 @@ class _Proxy:
             await queue.put((0.0, b""))
         except OSError as exc:
             await queue.put((0.0, exc))
+
+
+def _listen_drops() -> int:
+    """The kernel's count of SYNs dropped at full listen queues (TcpExt ListenDrops), host-wide."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(row.get("ListenDrops", 0))
+    return 0
 
 
 def _parse_link(text: str) -> tuple[int, str, int]:

@@ -87,7 +87,7 @@ def test_partition_through_the_proxy_blackholes_and_restores_routes(netns_platfo
         gen.stop()
     assert rec.landed, rec.evidence
     assert rec.evidence["mechanism"] == "proxy (unprivileged)"
-    assert all(n > 0 for n in rec.evidence["blackholed_connections"].values())
+    assert rec.evidence["syns_dropped"] >= 2  # callers saw connect timeouts, as behind a packet filter
     assert gen.summary().failures == 0
     assert {name: server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")} == before
     assert_nothing_left(netns_platform.state_dir)
