@@ -7,6 +7,7 @@ signal (kill), every process of the group is in state `T` (hang), the supervisor
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import time
@@ -207,7 +208,7 @@ class CrashLoop:
             evidence: dict[str, object] = {
                 "killed_pids": killed[pod.name],
                 # each gap is the supervisor's restart backoff plus the time to spawn: it should double
-                "seconds_between_kills": [round(b - a, 2) for a, b in zip(kill_times[pod.name], kill_times[pod.name][1:])],
+                "seconds_between_kills": [round(b - a, 2) for a, b in itertools.pairwise(kill_times[pod.name])],
                 "restarts_seen_by_supervisor": restarts,
                 "crash_loop_flagged": pod.name in crash_loop_seen,
             } | recovery_evidence(back, time.time())
