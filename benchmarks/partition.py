@@ -135,7 +135,9 @@ def main() -> None:
     )
     if why:
         print(f"(nftables rows skipped: {why})")
-    print(f"{'mechanism':10}{'inject->timeout s':>19}{'heal->success s':>17}{'failed/requests':>18}{'availability':>14}{'p99 ms':>9}")
+    print(
+        f"{'mechanism':10}{'inject->timeout s':>19}{'heal->success s':>17}{'failed/requests':>18}{'availability':>14}{'p99 ms':>9}"
+    )
     for m, results in rows.items():
         for r in results:
             print(

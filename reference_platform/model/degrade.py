@@ -32,10 +32,11 @@ import numpy as np
 from reference_platform.model import INPUT_NAME, ONNX_PATH, OUTPUT_NAME, REPOSITORY
 from reference_platform.model.data import generate
 from reference_platform.model.repository import ModelRepository
+from reference_platform.model.train import HOLDOUT_SEED  # torch is imported lazily there too
 
 NOTE = "deliberately degraded for chaos experiments; never passes the training gate"
-HOLDOUT = (500, 1_000_000)
-"""Held-out images (count, seed): the training gate's (`train.HOLDOUT_SEED`)."""
+HOLDOUT = (500, HOLDOUT_SEED)
+"""Held-out images (count, seed), as the training gate draws them."""
 
 
 def _need(module: str) -> ModuleType:
@@ -52,10 +53,10 @@ def build_slow(folder: Path, factor: int = 8) -> None:
     torch = _need("torch")
     from reference_platform.model.train import build_model
 
-    class Slow(torch.nn.Module):  # type: ignore[misc]
+    class Slow(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.nets = torch.nn.ModuleList(build_model() for _ in range(factor))
+            self.nets = torch.nn.ModuleList(build_model() for _ in range(factor))  # type: ignore[no-untyped-call]
 
         def forward(self, x: Any) -> Any:
             return torch.stack([net(x) for net in self.nets]).mean(0)
@@ -125,14 +126,9 @@ def degrade(repository: Path, kind: str = "slow", factor: int = 8, noise: float 
         else:
             build_inaccurate(Path(tmp), noise)
             meta = {"degraded": "inaccurate", "noise": noise}
-        measured = measure(Path(tmp) / "model.onnx")
-        meta |= measured | {
-            "baseline": measure(ONNX_PATH),
-            "holdout": {"n": HOLDOUT[0], "seed": HOLDOUT[1]},
-            "note": NOTE,
-        }
-        # register() stages into a temporary folder and renames it to latest()+1
-        return repo.register(Path(tmp) / "model.onnx", meta)
+        meta |= measure(Path(tmp) / "model.onnx") | {"baseline": measure(ONNX_PATH), "note": NOTE}
+        meta["holdout"] = {"n": HOLDOUT[0], "seed": HOLDOUT[1]}
+        return repo.register(Path(tmp) / "model.onnx", meta)  # staged in a temp folder, renamed to latest()+1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.errors import UsageError
+from resilience.errors import ResilienceError, UsageError
 from resilience.faults.base import FaultContext
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import LocalPlatform
@@ -60,20 +60,27 @@ class BadCanary:
                     "max_latency_ratio": self.max_latency_ratio,
                 },
             )
-            at = time.time()
-            slot = ctx.pending(
-                FaultRecord(self.kind, target, at, False, {"rollout": started}, error="not verified yet")
-            )
-            state = started
+        except BaseException:
+            ctx.book.clear(entry)  # refused (e.g. no such version): nothing was deployed
+            raise
+        at = time.time()
+        slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"rollout": started}))
+        state = started
+        try:
             deadline = time.monotonic() + self.duration_s
             while time.monotonic() < deadline and state.get("state") not in ENDED:
                 time.sleep(0.25)
                 state = ctx.platform.rollout()
-            aborted_by_fault = state.get("state") not in ENDED
-            if aborted_by_fault:
-                state = ctx.platform.rollout("abort")
         finally:
-            ctx.book.clear(entry)
+            # Whatever happened while watching (time up, an error, Ctrl-C), the canary must not stay: abort it
+            # and forget the entry only once the rollout has ended; if that fails, `recover` still has it.
+            aborted_by_fault = state.get("state") not in ENDED
+            try:
+                if aborted_by_fault:
+                    state = ctx.platform.rollout("abort")
+                ctx.book.clear(entry)
+            except ResilienceError as exc:
+                log.warning("could not abort the canary (%s); `resilience recover` will", exc)
         served = sum(int(c.get("requests", 0)) for c in state.get("canary", {}).values())
         evidence: dict[str, Any] = {
             "final_state": state.get("state"),
@@ -81,6 +88,7 @@ class BadCanary:
             "canary": state.get("canary"),
             "canary_requests": served,
             "rolled_back_by_platform": state.get("state") == "rolled-back",
+            "aborted_by_fault": aborted_by_fault,
         }
         if state.get("decided_at") and state.get("state") == "rolled-back":
             evidence["time_to_rollback_s"] = round(state["decided_at"] - state["started_at"], 3)

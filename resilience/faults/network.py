@@ -211,7 +211,9 @@ class RegionPartition:
         # SYNs the kernel dropped at the proxies' full listen queues (host-wide counter, so a lower bound of 1 each)
         evidence["syns_dropped"] = max((s.get("listen_drops_host", 0) for s in stats.values()), default=0)
         landed = evidence["syns_dropped"] >= len(pods)
-        error = None if landed else "no connection attempt into the partitioned region was dropped (is traffic flowing?)"
+        error = (
+            None if landed else "no connection attempt into the partitioned region was dropped (is traffic flowing?)"
+        )
         return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
 
 

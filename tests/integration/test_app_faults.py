@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reference_platform.model import ONNX_PATH
 from reference_platform.model.repository import ModelRepository
-from resilience.errors import ResilienceError
-from resilience.faults import BadCanary, CameraFault, FaultContext
+from resilience.errors import PlatformError, ResilienceError
+from resilience.faults import BadCanary, CameraFault, FaultContext, Ledger, recover
 from resilience.model import FaultKind
 from resilience.targets import LocalPlatform
 from tests.integration.conftest import ROOT, Platform, running_platform, start_load
@@ -49,15 +50,39 @@ def _pods(p: Platform) -> dict[str, tuple[int | None, int]]:
     return {pod["name"]: (pod["pid"], pod["restarts"]) for pod in p.pods()}
 
 
-class TestCameraFaults:
-    @pytest.fixture(scope="class")
-    def pipeline(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-        config = "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n"
-        with running_platform(tmp_path_factory.mktemp("camera-faults"), config) as p:
-            lp = LocalPlatform(p.state_dir)
-            wait_for(lambda: all(_sent(lp, c) > 0 for c in range(4)))  # every camera is sending
-            yield p
+@pytest.fixture(scope="class")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Cameras -> preprocessing -> inference -> sink; class-scoped so it is down before the next one starts."""
+    config = "pipeline:\n  enabled: true\n  cameras: 4\n  fps: 10\n"
+    with running_platform(tmp_path_factory.mktemp("camera-faults"), config) as p:
+        lp = LocalPlatform(p.state_dir)
+        wait_for(lambda: all(_sent(lp, c) > 0 for c in range(4)))  # every camera is sending
+        yield p
 
+
+@pytest.fixture(scope="class")
+def rollouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A repository of v1, v2 = 8x slower (degrade.py), v3 = a copy of v1; the platform serves v1."""
+    from reference_platform.model.degrade import degrade
+
+    root = tmp_path_factory.mktemp("bad-canary")
+    repo = root / "repository"
+    assert degrade(repo, "slow", factor=8) == 2
+    assert ModelRepository(repo).register(ONNX_PATH, {"note": "a copy of v1: a healthy release"}) == 3
+    with running_platform(root, f"serving:\n  repository: {repo}\n") as p:
+        yield p
+
+
+class _QuietSupervisor(LocalPlatform):
+    """Starts rollouts, then stops answering the state polls (a supervisor timeout while the fault watches)."""
+
+    def rollout(self, action: str = "", body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not action and body is None:
+            raise PlatformError("simulated: the platform supervisor did not answer")
+        return super().rollout(action, body)
+
+
+class TestCameraFaults:
     def test_a_stalled_camera_stops_sending_and_sends_again_afterwards(self, pipeline: Platform) -> None:
         lp = LocalPlatform(pipeline.state_dir)
         ctx = FaultContext(lp)
@@ -89,17 +114,6 @@ class TestCameraFaults:
 
 @needs_torch
 class TestBadCanary:
-    @pytest.fixture(scope="class")
-    def rollouts(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-        from reference_platform.model.degrade import degrade
-
-        root = tmp_path_factory.mktemp("bad-canary")
-        repo = root / "repository"
-        assert degrade(repo, "slow", factor=8) == 2
-        assert ModelRepository(repo).register(ONNX_PATH, {"note": "a copy of v1: a healthy release"}) == 3
-        with running_platform(root, f"serving:\n  repository: {repo}\n") as p:
-            yield p
-
     def test_a_slow_canary_is_rolled_back_by_the_platform(self, rollouts: Platform, tmp_path: Path) -> None:
         lp = LocalPlatform(rollouts.state_dir)
         ctx = FaultContext(lp)
@@ -128,8 +142,26 @@ class TestBadCanary:
         ev = record.evidence
         assert ev["final_state"] == "aborted" and ev["rolled_back_by_platform"] is False, ev
         assert "time_to_rollback_s" not in ev
+        # no load ran: the canary served nothing, and the record says so instead of claiming it landed
+        assert ev["canary_requests"] == 0 and not record.landed and "served no request" in (record.error or "")
         assert lp.rollout()["state"] == "aborted"
         assert [p["name"] for p in rollouts.pods() if p["variant"] == "canary"] == []
+        assert_nothing_left(rollouts.state_dir)
+
+    def test_a_bad_canary_interrupted_while_watching_is_undone_or_left_for_recover(self, rollouts: Platform) -> None:
+        lp = LocalPlatform(rollouts.state_dir)
+        ctx = FaultContext(_QuietSupervisor(rollouts.state_dir))
+        try:
+            with pytest.raises(PlatformError):
+                BadCanary(version=3, weight=20, duration_s=10).inject(ctx)
+            state = lp.rollout()["state"]
+            assert state not in ("starting", "progressing") or ledger_entries(rollouts.state_dir), (
+                f"the canary is still {state} and the ledger holds nothing for `resilience recover` to undo"
+            )
+        finally:
+            recover(Ledger(rollouts.state_dir / "ledger"), lp)
+            if lp.rollout()["state"] in ("starting", "progressing"):
+                lp.rollout("abort")
         assert_nothing_left(rollouts.state_dir)
 
     def test_an_unknown_version_is_refused_and_leaves_no_ledger_entry(self, rollouts: Platform) -> None:

@@ -28,6 +28,8 @@ from tests.integration.conftest import Platform, privileged, server_addr, start_
 from tests.integration.faultcheck import assert_nothing_left, nft_tables, qdiscs
 
 pytestmark = pytest.mark.integration
+
+
 def _ctx(p: Platform) -> FaultContext:
     return FaultContext(LocalPlatform(p.state_dir))
 
