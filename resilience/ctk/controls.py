@@ -15,23 +15,27 @@ load goes and what it sends):
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
+from chaoslib.exit import exit_gracefully
 
 from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
+from resilience.model import StopCondition
 from resilience.slo import evaluate_all, window
+from resilience.slo.stop import tripped
 
 # A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
 log = logging.getLogger("chaostoolkit.resilience")
 
 DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "model" / "samples.npy"
-_NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name"}
+_NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name", "stop_when"}
 
 
 def before_experiment_control(
@@ -41,13 +45,15 @@ def before_experiment_control(
     try:
         spec = LoadSpec.model_validate({k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS})
         run.run_slos = list(arguments.get("slos", []))
+        run.stop_conditions = [StopCondition.model_validate(c) for c in arguments.get("stop_when", [])]
         if run.catalogue is None:
             configured = (configuration or {}).get("slo_catalogue")
             run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
         platform = run.platform(_state_dir(configuration))
         generator = LoadGenerator(
             spec,
-            target=arguments.get("target") or platform.gateway_http,
+            target=arguments.get("target")
+            or (platform.gateway_grpc if spec.protocol == "grpc" else platform.gateway_http),
             payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),
             model=arguments.get("model") or platform.model,
             input_name=arguments.get("input_name", "images"),
@@ -61,18 +67,48 @@ def before_experiment_control(
         raise InterruptExecution(f"load could not start: {exc}") from exc
 
 
+def before_method_control(context: dict[str, Any], **arguments: Any) -> None:
+    """Arm the stop conditions: from here until the method ends, they are checked slice by slice."""
+    run = session.current()
+    if run.stop_conditions and run.load is not None and run.catalogue is not None:
+        run.watcher = threading.Event()
+        threading.Thread(target=_watch, args=(run, run.watcher), name="stop-conditions", daemon=True).start()
+
+
 def after_method_control(context: dict[str, Any], state: Any = None, **arguments: Any) -> None:
-    """The check after the method measures only what came after it."""
-    session.current().phase_started = time.time()
+    """The check after the method measures only what came after it; stop conditions are disarmed."""
+    run = session.current()
+    if run.watcher is not None:
+        run.watcher.set()
+    run.phase_started = time.time()
+
+
+def _watch(run: session.RunSession, done: threading.Event) -> None:
+    """Check every stop condition as slices arrive; on the first one that holds, abort the method gracefully."""
+    assert run.load is not None and run.catalogue is not None
+    period = run.load_spec.slice_s if run.load_spec else 0.25
+    while not done.wait(period):
+        slices = window(run.load.slices(), run.measure_from)
+        for condition in run.stop_conditions:
+            why = tripped(condition, run.catalogue[condition.slo], slices)
+            if why and not done.is_set():
+                run.stopped_by = why
+                log.warning("stop condition: %s; aborting the method and rolling back", why)
+                # SIGUSR1 to this process: chaoslib interrupts the running activity and plays the rollbacks
+                exit_gracefully()
+                return
 
 
 def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | None = None, **arguments: Any) -> None:
     run = session.current()
+    if run.watcher is not None:
+        run.watcher.set()
     run.stop_load()
     if run.load is None or run.catalogue is None:
         return
     slices = window(run.load.slices(), run.measure_from, run.measure_to)
-    for result in evaluate_all([run.catalogue[n] for n in run.run_slos if n in run.catalogue], slices):
+    specs = [run.catalogue[n] for n in run.run_slos if n in run.catalogue]
+    for result in evaluate_all(specs, slices, [f.injected_at for f in run.faults], judge_confidence=True):
         log.info(
             "run SLO %s: %s measured %s over %d samples -> %s",
             result.name,

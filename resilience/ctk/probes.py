@@ -19,8 +19,11 @@ __all__ = ["prediction_drift_below", "slo_met"]
 log = logging.getLogger("chaostoolkit.resilience")
 
 
-def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | None = None) -> bool:
-    """Say whether SLO `slo` held over the most recent `window_s` seconds of load.
+def slo_met(slo: str, window_s: float | None = None, configuration: dict[str, Any] | None = None) -> bool:
+    """Say whether SLO `slo` held over the most recent `window_s` seconds of load (default: the SLO's window, else 5 s).
+
+    A steady-state check judges the point estimate over its window (a 5 s window cannot support a
+    99.9% claim at 99% confidence); the run's own verdict is where confidence is required.
 
     The window never reaches back before the current phase began (the end of the warm-up for the
     baseline, the end of the method for the check after it): the probe waits until it has `window_s`
@@ -40,6 +43,7 @@ def slo_met(slo: str, window_s: float = 5.0, configuration: dict[str, Any] | Non
         spec = run.catalogue.get(slo)
         if spec is None:
             raise ActivityFailed(f"unknown SLO {slo!r}; the catalogue has {sorted(run.catalogue)}")
+        window_s = window_s or spec.window_s or 5.0
         end = max(time.time(), (run.phase_started or time.time()) + window_s)
         start = end - window_s
         slices = window(run.load.wait_until(end), start, end)

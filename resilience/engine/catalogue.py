@@ -8,11 +8,14 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from resilience.engine.openslo import from_openslo, is_openslo
 from resilience.errors import CatalogueError
 from resilience.model import SLOSpec
 
 DEFAULT_CATALOGUE = Path("probes") / "slos.yaml"
 CATALOGUE_ENV = "RESILIENCE_SLO_CATALOGUE"
+DEFAULT_SLICE_S = 0.25
+"""The load's default measurement slice: no SLO window may be shorter."""
 
 
 class _CatalogueFile(BaseModel):
@@ -37,21 +40,30 @@ def find_catalogue(experiment_path: Path | None = None, configured: str | None =
     )
 
 
-def load_catalogue(path: Path) -> dict[str, SLOSpec]:
+def load_catalogue(path: Path, slice_s: float = DEFAULT_SLICE_S) -> dict[str, SLOSpec]:
+    """Read the catalogue: OpenSLO v1 `kind: SLO` documents (`---`-separated), or the native `slos:` list."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     except OSError as exc:
         raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        parsed = _CatalogueFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        raise CatalogueError(f"{path}: {loc}: {err['msg']}; fix that field") from exc
-    names = [s.name for s in parsed.slos]
+    if docs and all(is_openslo(d) for d in docs):
+        specs = [from_openslo(path, d, i, slice_s) for i, d in enumerate(docs)]
+    elif len(docs) == 1:
+        try:
+            specs = _CatalogueFile.model_validate(docs[0]).slos
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+            raise CatalogueError(f"{path}: {loc}: {err['msg']}; fix that field") from exc
+    else:
+        raise CatalogueError(
+            f"{path}: expected OpenSLO `apiVersion: openslo/v1` documents or one `slos:` list; "
+            "do not mix the two in one file"
+        )
+    names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise CatalogueError(f"{path}: slos: duplicate name(s) {dupes}; every SLO needs its own name")
-    return {s.name: s for s in parsed.slos}
+    return {s.name: s for s in specs}

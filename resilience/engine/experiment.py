@@ -15,7 +15,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.errors import ExperimentError, UsageError
 from resilience.load import LoadSpec
-from resilience.model import SLOSpec
+from resilience.model import SLOSpec, StopCondition
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,21 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
     for i, control in load_controls:
         args = dict((control.get("provider") or {}).get("arguments") or {})
         slos = args.pop("slos", [])
+        stops = args.pop("stop_when", [])
         for k in ("target", "payload", "model", "input_name"):
             args.pop(k, None)
+        if not isinstance(stops, list):
+            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.stop_when: must be a list of conditions")
+        for j, stop in enumerate(stops):
+            try:
+                condition = StopCondition.model_validate(stop)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err["loc"]) or "condition"
+                raise ExperimentError(
+                    f"{path}: controls[{i}].provider.arguments.stop_when[{j}].{field}: {err['msg']}"
+                ) from exc
+            used_slos.append((f"controls[{i}].provider.arguments.stop_when[{j}].slo", condition.slo))
         try:
             LoadSpec.model_validate(args)
         except ValidationError as exc:

@@ -94,7 +94,8 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
     load = None
     if run.load is not None and run.catalogue is not None:
         slices = window(run.load.slices(), run.measure_from, run.measure_to)
-        slos = evaluate_all([run.catalogue[n] for n in run.run_slos], slices)
+        faults = [f.injected_at for f in run.faults]
+        slos = evaluate_all([run.catalogue[n] for n in run.run_slos], slices, faults, judge_confidence=True)
         load = run.load.summary()
     environment = {
         "resilience": __version__,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resilience.load import LoadGenerator, LoadSpec
-from resilience.model import FaultRecord, SLOResult, SLOSpec
+from resilience.model import FaultRecord, SLOResult, SLOSpec, StopCondition
 from resilience.targets import LocalPlatform
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ class RunSession:
     """Faults the experiment's own rollbacks left in the ledger, undone by the engine after the run."""
     rollback_failures: list[str] = field(default_factory=list)
     """Faults that could not be rolled back: the run fails (exit 3) and `resilience recover` is the way out."""
+    stop_conditions: list[StopCondition] = field(default_factory=list)
+    stopped_by: str | None = None
+    """Set when a stop condition aborted the method: why."""
+    watcher: threading.Event | None = None
+    """Set to end the stop-condition watcher."""
     dry_run: bool = False
     """Actions only say what they would hit (`resilience run --dry-run`)."""
     _platform: LocalPlatform | None = None

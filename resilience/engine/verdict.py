@@ -40,6 +40,9 @@ def decide(
 ) -> tuple[RunStatus, ExitCode, list[str]]:
     """Return (status, exit code, reasons). Precedence: abort, baseline, fault, deviation, SLOs."""
     reasons: list[str] = []
+    if run.stopped_by:  # the SLO burned too fast while the fault was on: a failed release, not a broken tool
+        reasons.append(f"a stop condition aborted the method ({run.stopped_by}); rollbacks ran")
+        return RunStatus.ABORTED, ExitCode.SLO_FAILED, reasons
     if journal.get("status") in ("interrupted", "aborted"):
         reasons.append(f"the run was {journal.get('status')}")
         return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons

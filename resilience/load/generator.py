@@ -6,6 +6,7 @@ ZeroMQ PULL socket the locustfile pushes slices to, and keeps them in arrival or
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -89,6 +90,10 @@ class LoadGenerator:
             str(s.rate),
             "--arrival",
             s.arrival.value,
+            "--rate-profile",
+            json.dumps({"points": s.profile()[0], "linear": s.profile()[1]}),
+            "--kserve-protocol",
+            s.protocol,
             "--request-timeout",
             str(s.timeout_s),
             "--slice-s",

@@ -10,8 +10,10 @@ slices; each slice's HDR histograms go to the parent over ZeroMQ once all its re
 
 from __future__ import annotations
 
+import json
 import random
 import resource
+import sys
 import time
 
 import gevent
@@ -22,6 +24,14 @@ import zmq.green as zmq
 from hdrh.histogram import HdrHistogram
 from locust import User, events, task
 from locust.exception import StopUser
+
+from resilience.load.spec import rate_at
+
+if sys.argv[sys.argv.index("--kserve-protocol") + 1 :][:1] == ["grpc"] if "--kserve-protocol" in sys.argv else False:
+    # gRPC's core must cooperate with gevent before any channel exists, or one call freezes every greenlet
+    import grpc.experimental.gevent
+
+    grpc.experimental.gevent.init_gevent()
 
 HIGHEST_US = 60_000_000
 _state: dict[str, object] = {"stopping": False}
@@ -36,6 +46,8 @@ def _add_arguments(parser) -> None:  # type: ignore[no-untyped-def]
     group.add_argument("--payload", required=True, help=".npy of uint8 images (N x H x W x C)")
     group.add_argument("--rate", type=float, default=100.0)
     group.add_argument("--arrival", choices=["constant", "poisson"], default="poisson")
+    group.add_argument("--rate-profile", default="", help='JSON {"points": [[t, rate], ...], "linear": bool}')
+    group.add_argument("--kserve-protocol", choices=["http", "grpc"], default="http")
     group.add_argument("--request-timeout", type=float, default=2.0)
     group.add_argument("--slice-s", type=float, default=0.25)
     group.add_argument("--concurrency", type=int, default=64)
@@ -118,16 +130,25 @@ class OpenLoopUser(User):
         self.opts = opts
         images = np.load(opts.payload)
         self.inputs = []
-        for img in images:
-            inp = triton_http.InferInput(opts.input_name, [1, *img.shape], "UINT8")
-            inp.set_data_from_numpy(img[None, ...], binary_data=True)
-            self.inputs.append(inp)
-        self.client = triton_http.InferenceServerClient(
-            opts.target,
-            concurrency=opts.concurrency,
-            connection_timeout=opts.request_timeout,
-            network_timeout=opts.request_timeout,
-        )
+        if opts.kserve_protocol == "grpc":
+            import tritonclient.grpc as triton_grpc
+
+            for img in images:
+                inp = triton_grpc.InferInput(opts.input_name, [1, *img.shape], "UINT8")
+                inp.set_data_from_numpy(img[None, ...])
+                self.inputs.append(inp)
+            self.client = triton_grpc.InferenceServerClient(opts.target)
+        else:
+            for img in images:
+                inp = triton_http.InferInput(opts.input_name, [1, *img.shape], "UINT8")
+                inp.set_data_from_numpy(img[None, ...], binary_data=True)
+                self.inputs.append(inp)
+            self.client = triton_http.InferenceServerClient(
+                opts.target,
+                concurrency=opts.concurrency,
+                connection_timeout=opts.request_timeout,
+                network_timeout=opts.request_timeout,
+            )
         ctx = zmq.Context.instance()
         self.sock = ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.LINGER, 2000)
@@ -145,12 +166,17 @@ class OpenLoopUser(User):
     def _send(self, i: int, intended: float, image_no: int) -> None:
         error = None
         try:
-            self.client.infer(
-                self.opts.model_name, [self.inputs[image_no]], timeout=int(self.opts.request_timeout * 1e6)
-            )
+            if self.opts.kserve_protocol == "grpc":
+                self.client.infer(
+                    self.opts.model_name, [self.inputs[image_no]], client_timeout=self.opts.request_timeout
+                )
+            else:
+                self.client.infer(
+                    self.opts.model_name, [self.inputs[image_no]], timeout=int(self.opts.request_timeout * 1e6)
+                )
         except Exception as exc:  # noqa: BLE001 - every failure is a measured outcome
             status = getattr(exc, "status", lambda: None)()
-            error = f"http {status}" if status else type(exc).__name__
+            error = f"{self.opts.kserve_protocol} {status}" if status else type(exc).__name__
         finished = time.monotonic()
         self.recorder.end(i, finished - intended, error)
         events.request.fire(
@@ -164,7 +190,11 @@ class OpenLoopUser(User):
 
     @task
     def schedule(self) -> None:
-        rate, poisson = self.opts.rate, self.opts.arrival == "poisson"
+        poisson = self.opts.arrival == "poisson"
+        profile = (
+            json.loads(self.opts.rate_profile) if self.opts.rate_profile else {"points": [[0, self.opts.rate]], "linear": False}
+        )
+        points = [(float(t), float(r)) for t, r in profile["points"]]
         rng = random.Random()
         rec = self.recorder
         offset, n = 0.0, 0
@@ -179,6 +209,9 @@ class OpenLoopUser(User):
             i = rec.begin(intended, time.monotonic() - intended)
             pool.spawn(self._send, i, intended, n % len(self.inputs))
             n += 1
+            # the rate at the current intended time: a piecewise (or linear) profile changes slowly next to
+            # the gaps between requests, so drawing each gap at the current rate follows it closely
+            rate = rate_at(points, profile["linear"], offset)
             offset += rng.expovariate(rate) if poisson else 1.0 / rate
         pool.join(timeout=self.opts.request_timeout + 1.0)
         self.flusher.kill()

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import enum
+import itertools
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Arrival(enum.StrEnum):
     CONSTANT = "constant"
     POISSON = "poisson"
+
+
+class Shape(enum.StrEnum):
+    CONSTANT = "constant"
+    """`rate` throughout."""
+    RAMP = "ramp"
+    """From `rate` to `ramp_to` linearly over `ramp_s`, then hold."""
+    STEP = "step"
+    """`rate`, then each `steps` entry `[after_s, rate]` from its time on."""
+    SPIKE = "spike"
+    """`rate`, except `spike_rate` from `spike_at_s` for `spike_s`."""
+
+
+def rate_at(points: list[tuple[float, float]], linear: bool, t: float) -> float:
+    """The arrival rate at `t` seconds into the load, from breakpoints (time, rate) sorted by time."""
+    rate = points[0][1]
+    for (t0, r0), (t1, r1) in itertools.pairwise(points):
+        if t < t0:
+            break
+        rate = r1 if t >= t1 else (r0 + (r1 - r0) * (t - t0) / (t1 - t0) if linear and t1 > t0 else r0)
+    return rate
 
 
 class LoadSpec(BaseModel):
@@ -31,3 +53,40 @@ class LoadSpec(BaseModel):
     """Seconds of load before the experiment proceeds (connections and replicas warm up)."""
     concurrency: int = Field(64, ge=1, le=1024)
     """Most requests in flight at once (the client's connection pool)."""
+    shape: Shape = Shape.CONSTANT
+    """How the rate changes over time (times count from the start of the load, warm-up included)."""
+    ramp_to: float | None = Field(None, gt=0, le=5000)
+    ramp_s: float = Field(30.0, gt=0)
+    steps: list[tuple[float, float]] = Field(default_factory=list)
+    """step: `[[after_s, rate], ...]`, e.g. `[[10, 200], [20, 300]]`."""
+    spike_rate: float | None = Field(None, gt=0, le=5000)
+    spike_at_s: float = Field(10.0, ge=0)
+    spike_s: float = Field(2.0, gt=0)
+    protocol: str = Field("http", pattern="^(http|grpc)$")
+    """`http` (KServe v2 over HTTP) or `grpc` (KServe v2 over gRPC), both through tritonclient."""
+
+    @model_validator(mode="after")
+    def _shape_has_its_fields(self) -> LoadSpec:
+        needs = {Shape.RAMP: ("ramp_to", self.ramp_to), Shape.SPIKE: ("spike_rate", self.spike_rate)}
+        if self.shape in needs and needs[self.shape][1] is None:
+            raise ValueError(f"shape {self.shape.value} needs `{needs[self.shape][0]}`")
+        if self.shape is Shape.STEP and not self.steps:
+            raise ValueError("shape step needs `steps: [[after_s, rate], ...]`")
+        if any(not 0 < r <= 5000 or t < 0 for t, r in self.steps):
+            raise ValueError("steps: each entry is [after_s >= 0, rate in (0, 5000]]")
+        return self
+
+    def profile(self) -> tuple[list[tuple[float, float]], bool]:
+        """Breakpoints (time, rate) and whether to interpolate between them (see `rate_at`)."""
+        if self.shape is Shape.RAMP and self.ramp_to is not None:
+            return [(0.0, self.rate), (self.ramp_s, self.ramp_to)], True
+        if self.shape is Shape.STEP:
+            return [(0.0, self.rate), *sorted(self.steps)], False
+        if self.shape is Shape.SPIKE and self.spike_rate is not None:
+            start, end = self.spike_at_s, self.spike_at_s + self.spike_s
+            return [(0.0, self.rate), (start, self.spike_rate), (end, self.rate)], False
+        return [(0.0, self.rate)], False
+
+    @property
+    def peak_rate(self) -> float:
+        return max(r for _, r in self.profile()[0])

@@ -1,13 +1,14 @@
 """Plain typed data shared by every layer: measurements, SLO specs and results, faults, reports."""
 
-from resilience.model.enums import ExitCode, FaultKind, RunStatus, SLIKind, Verdict
+from resilience.model.enums import Budgeting, ExitCode, FaultKind, RunStatus, SLIKind, Verdict
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
 from resilience.model.report import HypothesisCheck, RunReport
-from resilience.model.slo import SLOResult, SLOSpec
+from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
 __all__ = [
+    "Budgeting",
     "ExitCode",
     "FaultKind",
     "FaultRecord",
@@ -20,6 +21,7 @@ __all__ = [
     "SLOResult",
     "SLOSpec",
     "Slice",
+    "StopCondition",
     "Verdict",
     "merge_lag",
     "merge_latency",

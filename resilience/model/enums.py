@@ -50,6 +50,13 @@ class FaultKind(enum.StrEnum):
     CORRUPT_FRAMES = "corrupt-frames"
 
 
+class Budgeting(enum.StrEnum):
+    """OpenSLO budgeting methods."""
+
+    OCCURRENCES = "occurrences"
+    TIMESLICES = "timeslices"
+
+
 class SLIKind(enum.StrEnum):
     AVAILABILITY = "availability"
     LATENCY = "latency"

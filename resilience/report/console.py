@@ -29,14 +29,19 @@ def _clock(ts: float | None) -> str:
 
 def render_console(report: RunReport) -> RenderableType:
     slos = Table(title=f"SLO verdicts — {report.title}", title_justify="left")
-    for col in ("SLO", "objective", "measured", "samples", "verdict"):
-        slos.add_column(col, justify="right" if col in ("measured", "samples") else "left")
+    for col in ("SLO", "objective", "measured", "samples", "confidence", "budget spent", "detect / recover", "verdict"):
+        slos.add_column(col, justify="left" if col in ("SLO", "objective", "verdict") else "right")
     for r in report.slos:
+        detect = "-" if r.time_to_detect_s is None else f"{r.time_to_detect_s:.2f} s"
+        recover = "-" if r.time_to_recover_s is None else f"{r.time_to_recover_s:.2f} s"
         slos.add_row(
             r.name,
             r.objective,
             r.measured_text,
             f"{r.samples:,}",
+            "-" if r.confidence is None else f"{r.confidence:.1%}",
+            "-" if r.budget_consumed is None else f"{r.budget_consumed:.0%}",
+            f"{detect} / {recover}",
             Text(r.verdict.value.upper(), style=_STYLE[r.verdict]),
         )
     faults = Table(title="Faults", title_justify="left")

@@ -35,6 +35,15 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "samples": r.samples,
                 "window": {"start": r.window_start, "end": r.window_end},
                 "detail": r.detail,
+                "confidence": r.confidence,
+                "needed_samples": r.needed_samples,
+                "bad": r.bad,
+                "budget_consumed": r.budget_consumed,
+                "burn_rate": r.burn_rate,
+                "uptime": r.uptime,
+                "alerts": list(r.alerts),
+                "time_to_detect_s": r.time_to_detect_s,
+                "time_to_recover_s": r.time_to_recover_s,
             }
             for r in report.slos
         ],

@@ -1,11 +1,16 @@
-"""Evaluate SLO specs over a window of slices."""
+"""Evaluate SLO specs over a window of slices: the point estimate, its confidence, budget, burn, TTD, TTR."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from resilience.model import Slice, SLIKind, SLOResult, SLOSpec, Verdict
-from resilience.model.histogram import merge_latency
+from resilience.model import Budgeting, Slice, SLIKind, SLOResult, SLOSpec, Verdict
+from resilience.model.histogram import Histogram, merge_latency
+from resilience.slo.budget import Counts, alerts, budget, scaled_rules, time_to_recover, timeslice_budget
+from resilience.slo.stats import confidence, samples_needed
+
+RECOVERY_SUSTAIN_S = 2.0
+"""The SLI must stay within objective this long to count as recovered."""
 
 
 def window(slices: Iterable[Slice], start: float | None = None, end: float | None = None) -> list[Slice]:
@@ -13,71 +18,124 @@ def window(slices: Iterable[Slice], start: float | None = None, end: float | Non
     return [s for s in slices if (start is None or s.start >= start - 1e-9) and (end is None or s.end <= end + 1e-9)]
 
 
-def evaluate(spec: SLOSpec, slices: Sequence[Slice]) -> SLOResult:
-    """Evaluate one SLO over exactly these slices. No samples at all gives `inconclusive`."""
-    start = min((s.start for s in slices), default=0.0)
-    end = max((s.end for s in slices), default=0.0)
+def slice_counts(spec: SLOSpec, slices: Sequence[Slice]) -> list[Counts]:
+    """Bad and total events per slice: failed requests, or successful ones slower than the latency bound."""
     if spec.sli is SLIKind.AVAILABILITY:
-        ok = sum(s.ok for s in slices)
-        total = sum(s.total for s in slices)
-        if total == 0:
-            return SLOResult(
-                spec.name,
-                spec.sli,
-                spec.objective_text,
-                None,
-                "ratio",
-                Verdict.INCONCLUSIVE,
-                0,
-                start,
-                end,
-                "no requests in the window",
-            )
-        ratio = ok / total
-        verdict = Verdict.PASS if ratio >= spec.objective else Verdict.FAIL
-        return SLOResult(
-            spec.name,
-            spec.sli,
-            spec.objective_text,
-            ratio,
-            "ratio",
-            verdict,
-            total,
-            start,
-            end,
-            f"{total - ok} of {total} requests failed",
-        )
+        return [Counts(s.start, s.end, s.failed, s.total) for s in slices]
+    counts = []
+    for s in slices:
+        hist = Histogram.decode(s.latency_hdr)
+        counts.append(Counts(s.start, s.end, hist.count_above_ms(spec.objective), hist.count))
+    return counts
+
+
+def _point(spec: SLOSpec, slices: Sequence[Slice]) -> tuple[float | None, int, str]:
+    """The measured value (ratio or ms), how many events it rests on, and a one-line detail."""
+    if spec.sli is SLIKind.AVAILABILITY:
+        ok, total = sum(s.ok for s in slices), sum(s.total for s in slices)
+        return (ok / total if total else None), total, f"{total - ok} of {total} requests failed"
     assert spec.percentile is not None  # guaranteed by SLOSpec validation
     hist = merge_latency(slices)
-    value = hist.percentile_ms(spec.percentile)
-    if value is None:
+    above = hist.count_above_ms(spec.objective) if hist.count else 0
+    return (
+        hist.percentile_ms(spec.percentile),
+        hist.count,
+        f"{above} of {hist.count} requests over {spec.objective:g} ms",
+    )
+
+
+def evaluate(
+    spec: SLOSpec,
+    slices: Sequence[Slice],
+    faults: Sequence[float] = (),
+    judge_confidence: bool = False,
+) -> SLOResult:
+    """Evaluate one SLO over exactly these slices.
+
+    Probes (the default) judge the point estimate over their window. A run verdict passes with
+    `judge_confidence` only if the samples support the claim at `spec.confidence`; otherwise it is
+    `inconclusive`, never a pass. `faults`: injection times; the first one dates time to detect/recover.
+    """
+    start = min((s.start for s in slices), default=0.0)
+    end = max((s.end for s in slices), default=0.0)
+    unit = "ratio" if spec.sli is SLIKind.AVAILABILITY else "ms"
+    measured, samples, detail = _point(spec, slices)
+    if measured is None:
+        what = "requests" if spec.sli is SLIKind.AVAILABILITY else "successful requests"
         return SLOResult(
             spec.name,
             spec.sli,
             spec.objective_text,
             None,
-            "ms",
+            unit,
             Verdict.INCONCLUSIVE,
             0,
             start,
             end,
-            "no successful requests in the window",
+            f"no {what} in the window",
         )
-    verdict = Verdict.PASS if value <= spec.objective else Verdict.FAIL
-    above = hist.count_above_ms(spec.objective)
+    counts = slice_counts(spec, slices)
+    target = spec.target_ratio
+    if spec.budgeting is Budgeting.TIMESLICES:
+        uptime_target = spec.timeslice_target or target
+        spent = timeslice_budget(counts, uptime_target, target)
+        uptime = 1 - spent.bad / spent.total if spent.total else None
+        met = uptime is not None and uptime >= uptime_target
+        n, bad, tail = spent.total, spent.bad, 1 - uptime_target
+        detail += f"; {spent.bad} of {spent.total} slices bad (uptime {uptime or 0:.2%})"
+    else:
+        spent = budget(counts, target)
+        uptime = None
+        met = measured >= spec.objective if spec.sli is SLIKind.AVAILABILITY else measured <= spec.objective
+        n, bad, tail = spent.total, spent.bad, 1 - target
+    conf = confidence(n, bad, tail)
+    verdict = Verdict.PASS if met else Verdict.FAIL
+    needed = None
+    if met and judge_confidence and spec.confidence > 0 and conf < spec.confidence:
+        needed = samples_needed(tail, bad, spec.confidence)
+        verdict = Verdict.INCONCLUSIVE
+        detail += (
+            f"; too few samples to support it: confidence {conf:.1%} < {spec.confidence:.0%} "
+            f"(needs {needed:,} with {bad} bad, had {n:,})"
+        )
+    fired = alerts(counts, target, scaled_rules())
+    ttd = ttr = None
+    if faults:
+        fault_at = min(faults)
+        page = [a for a in fired if a.rule == "page-fast" and a.at >= fault_at]
+        ttd = round(page[0].at - fault_at, 3) if page else None
+        first_bad = next((c for c in counts if c.end > fault_at and c.total and c.bad / c.total > 1 - target), None)
+        if first_bad is None:
+            ttr = 0.0  # never left the objective: nothing to recover from
+        else:
+            back = time_to_recover(counts, target, first_bad.start, RECOVERY_SUSTAIN_S)
+            ttr = None if back is None else round(first_bad.start + back - fault_at, 3)
     return SLOResult(
         spec.name,
         spec.sli,
         spec.objective_text,
-        value,
-        "ms",
+        measured,
+        unit,
         verdict,
-        hist.count,
+        samples,
         start,
         end,
-        f"{above} of {hist.count} requests over {spec.objective:g} ms",
+        detail,
+        confidence=round(conf, 5),
+        needed_samples=needed,
+        bad=spent.bad,
+        budget_consumed=round(spent.consumed, 5),
+        burn_rate=round(spent.burn_rate, 3),
+        uptime=None if uptime is None else round(uptime, 5),
+        alerts=tuple(
+            f"{a.rule} at +{a.at - start:.2f} s (burn {a.long_burn:.1f}x / {a.short_burn:.1f}x)" for a in fired
+        ),
+        time_to_detect_s=ttd,
+        time_to_recover_s=ttr,
     )
 
 
-def evaluate_all(specs: Iterable[SLOSpec], slices: Sequence[Slice]) -> list[SLOResult]:
-    return [evaluate(spec, slices) for spec in specs]
+def evaluate_all(
+    specs: Iterable[SLOSpec], slices: Sequence[Slice], faults: Sequence[float] = (), judge_confidence: bool = False
+) -> list[SLOResult]:
+    return [evaluate(spec, slices, faults, judge_confidence) for spec in specs]

@@ -101,6 +101,7 @@ class LocalPlatform:
             raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc
         self.control_url: str = self.state["control_url"]
         self.gateway_http: str = self.state["gateway"]["http"]
+        self.gateway_grpc: str = self.state["gateway"]["grpc"]
         self.model: str = self.state["model"]
 
     def _get(self, path: str) -> Any:
