@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _doc(**changes: object) -> dict:  # type: ignore[type-arg]
     doc = yaml.safe_load_all((ROOT / "probes" / "slos.yaml").read_text())
-    latency = [d for d in doc if d["metadata"]["name"] == "latency-p99"][0]
+    latency = next(d for d in doc if d["metadata"]["name"] == "latency-p99")
     for dotted, value in changes.items():
         node = latency
         parts = dotted.split("__")
