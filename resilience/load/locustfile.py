@@ -192,7 +192,9 @@ class OpenLoopUser(User):
     def schedule(self) -> None:
         poisson = self.opts.arrival == "poisson"
         profile = (
-            json.loads(self.opts.rate_profile) if self.opts.rate_profile else {"points": [[0, self.opts.rate]], "linear": False}
+            json.loads(self.opts.rate_profile)
+            if self.opts.rate_profile
+            else {"points": [[0, self.opts.rate]], "linear": False}
         )
         points = [(float(t), float(r)) for t, r in profile["points"]]
         rng = random.Random()

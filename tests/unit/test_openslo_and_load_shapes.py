@@ -99,7 +99,10 @@ def test_rate_profiles_for_each_shape() -> None:
     ],
 )
 def test_bad_load_shapes_are_refused(args: dict, message: str) -> None:  # type: ignore[type-arg]
-    with pytest.raises(ValidationError, match="(?s)" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        ValidationError,
+        match="(?s)" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]"),
+    ):
         LoadSpec(**args)
 
 
