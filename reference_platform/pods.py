@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,11 @@ def free_port() -> int:
         _handed_out.add(port)
         return port
     raise OSError(f"no free port found below {top}")
+
+
+def work_root(platform_id: str) -> Path:
+    """Where a platform's replicas keep their workspaces: short, because they hold Unix sockets."""
+    return Path(tempfile.gettempdir()) / f"rsw-{platform_id[:12]}"
 
 
 def port_open(port: int, timeout_s: float = 0.2) -> bool:

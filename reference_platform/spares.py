@@ -11,12 +11,11 @@ cold, as before.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import threading
 from typing import TYPE_CHECKING
 
-from reference_platform.model import MODEL_NAME
+from reference_platform import probes
 from reference_platform.pods import ReplicaPod, clean_workspace, stop_group
 
 if TYPE_CHECKING:
@@ -25,15 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("reference_platform.spares")
 
 
-def model_ready(pod: ReplicaPod, timeout_s: float = 0.5) -> bool:
-    try:
-        conn = pod.connect(pod.http_port, timeout_s)
-        conn.request("GET", f"/v2/models/{MODEL_NAME}/ready")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except (OSError, http.client.HTTPException):
-        return False
+def serving(pod: ReplicaPod, body: bytes, timeout_s: float = 1.0) -> bool:
+    """Ready *and* answering a real inference: a spare whose model says ready but cannot infer (its backend
+    stub failed) must never take over a replica's identity."""
+    live, ready = probes.probe(pod, timeout_s, body)
+    return live and ready
 
 
 class SpareKeeper:
@@ -64,7 +59,7 @@ class SpareKeeper:
             with self.lock:
                 booting = [p for p in self.spares if not p.ready]
             # probe outside the lock: a replica's restart must never wait on a spare's readiness probe
-            now_ready = {p.name for p in booting if model_ready(p)}
+            now_ready = {p.name for p in booting if serving(p, self.sup.probe_body)}
             with self.lock:
                 for pod in list(self.spares):
                     if pod.proc is not None and pod.proc.poll() is not None:  # a spare died: replace it

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import subprocess
 import threading
@@ -43,6 +44,7 @@ from reference_platform.pods import (
     clean_workspace,
     free_port,
     stop_group,
+    work_root,
 )
 from reference_platform.resources import PodResources
 from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy, ShadowController
@@ -57,7 +59,8 @@ class Supervisor:
         self.config = config
         self.state_dir = state_dir
         self.platform_id = uuid.uuid4().hex[:12]
-        self.work_dir = state_dir / "work"
+        # Replicas' workspaces hold Unix sockets (107-byte path limit): keep them short, not under a long state dir
+        self.work_dir = work_root(self.platform_id)
         self.log_dir = state_dir / "logs"
         self.socket_path = state_dir / "haproxy.sock"
         self.stopping = threading.Event()
@@ -288,6 +291,7 @@ class Supervisor:
         if self.haproxy is not None:
             stop_group(self.haproxy, grace_s=3)
         self.socket_path.unlink(missing_ok=True)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
         netns.delete(list(ReplicaPod.networks.values()))
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 

@@ -212,6 +212,11 @@ class LoadGenerator:
         return self.slices()
 
     @property
+    def pid(self) -> int | None:
+        """The Locust process's pid while it runs (e.g. to pin it to a core)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -6,9 +6,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,6 +111,8 @@ def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
             pass
     platform_id = state.get("platform_id")
     swept = sweep(str(platform_id)) if platform_id else []
+    if platform_id:  # replica workspaces of a supervisor that died before cleaning up (see reference_platform.pods)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"rsw-{str(platform_id)[:12]}", ignore_errors=True)
     network = state.get("network")
     if isinstance(network, dict):  # namespaces of a supervisor that died before cleaning up
         netfilter.delete_namespaces([r["netns"] for r in network.get("regions", {}).values()])

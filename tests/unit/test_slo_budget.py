@@ -38,9 +38,10 @@ def test_mlperf_early_stopping_anchors() -> None:
 def test_confidence_falls_with_more_bad_and_rises_with_more_samples(n: int, bad: int, tail: float) -> None:
     bad = min(bad, n)
     assert 0.0 <= confidence(n, bad, tail) <= 1.0
+    # 1 - CDF in floating point: near 0 the rounding of the CDF (~1e-16 relative) dominates
     if bad + 1 <= n:
-        assert confidence(n, bad + 1, tail) <= confidence(n, bad, tail) + 1e-12
-    assert confidence(n + 1, bad, tail) >= confidence(n, bad, tail) - 1e-12
+        assert confidence(n, bad + 1, tail) <= confidence(n, bad, tail) + 1e-9
+    assert confidence(n + 1, bad, tail) >= confidence(n, bad, tail) - 1e-9
 
 
 def test_binomial_cdf_matches_a_direct_sum() -> None:
