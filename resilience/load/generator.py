@@ -44,6 +44,7 @@ class LoadGenerator:
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.PULL)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._extra: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._hello = threading.Event()
         self._end: dict[str, float] | None = None
@@ -63,7 +64,11 @@ class LoadGenerator:
             "locust",
             "-f",
             str(LOCUSTFILE),
-            "--headless",
+            *(
+                ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(s.web_ui_port)]
+                if s.web_ui_port
+                else ["--headless"]
+            ),
             "-u",
             "1",
             "-r",
@@ -94,6 +99,8 @@ class LoadGenerator:
             json.dumps({"points": s.profile()[0], "linear": s.profile()[1]}),
             "--kserve-protocol",
             s.protocol,
+            "--spin-ms",
+            str(s.spin_ms),
             "--request-timeout",
             str(s.timeout_s),
             "--slice-s",
@@ -122,11 +129,42 @@ class LoadGenerator:
                 self._kill()
                 raise LoadError(f"the load generator did not start (see {self.log_path}):\n{self._log_tail()}")
         log.info("load: %s %.0f req/s to %s (pid %d)", s.arrival.value, s.rate, self.target, self._proc.pid)
+        if s.web_ui_port:
+            log.info("Locust web UI: http://127.0.0.1:%d", s.web_ui_port)
+        if s.extra_locustfile:
+            self._start_extra(s.extra_locustfile, s.extra_users, logf_path=self.log_path.with_name("locust-extra.log"))
         if s.warmup_s:
             self.wait_until(time.time() + s.warmup_s)
 
+    def _start_extra(self, locustfile: str, users: int, logf_path: Path) -> None:
+        """The user's own locustfile as background traffic, tied to this run's life like the generator."""
+        if not Path(locustfile).is_file():
+            self._kill()
+            raise LoadError(f"extra_locustfile: {locustfile} does not exist; give the path of a locustfile")
+        host = self.target if "://" in self.target else f"http://{self.target}"
+        cmd = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "-u", str(users), "-r", str(users)]
+        cmd += ["-H", host, "-t", f"{int(self.spec.max_duration_s)}s", "--only-summary", "--exit-code-on-error", "0"]
+        with open(logf_path, "ab") as logf:
+            self._extra = subprocess.Popen(
+                cmd,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        log.info("background load: %s with %d users (pid %d)", locustfile, users, self._extra.pid)
+
     def stop(self) -> LoadSummary:
         """Stop sending, wait for in-flight requests and the last slices, and summarise."""
+        extra, self._extra = self._extra, None
+        if extra is not None and extra.poll() is None:
+            extra.send_signal(signal.SIGTERM)
+            try:
+                extra.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(extra.pid, signal.SIGKILL)
+                extra.wait()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:
@@ -147,6 +185,9 @@ class LoadGenerator:
         return self.summary()
 
     def _kill(self) -> None:
+        if self._extra is not None and self._extra.poll() is None:
+            os.killpg(self._extra.pid, signal.SIGKILL)
+            self._extra.wait()
         if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()

@@ -48,6 +48,7 @@ def _add_arguments(parser) -> None:  # type: ignore[no-untyped-def]
     group.add_argument("--arrival", choices=["constant", "poisson"], default="poisson")
     group.add_argument("--rate-profile", default="", help='JSON {"points": [[t, rate], ...], "linear": bool}')
     group.add_argument("--kserve-protocol", choices=["http", "grpc"], default="http")
+    group.add_argument("--spin-ms", type=float, default=0.0, help="yield-wait this long before each request")
     group.add_argument("--request-timeout", type=float, default=2.0)
     group.add_argument("--slice-s", type=float, default=0.25)
     group.add_argument("--concurrency", type=int, default=64)
@@ -191,6 +192,7 @@ class OpenLoopUser(User):
     @task
     def schedule(self) -> None:
         poisson = self.opts.arrival == "poisson"
+        spin_s = self.opts.spin_ms / 1000
         profile = (
             json.loads(self.opts.rate_profile)
             if self.opts.rate_profile
@@ -204,8 +206,12 @@ class OpenLoopUser(User):
         while not _state["stopping"]:
             intended = rec.mono0 + offset
             delay = intended - time.monotonic()
-            if delay > 0:
-                gevent.sleep(delay)
+            if delay > spin_s:
+                gevent.sleep(delay - spin_s)
+            # gevent's timers fire up to ~1 ms late: cover the last stretch by yielding to other greenlets
+            # (responses keep flowing) until the intended time, instead of one coarse sleep
+            while time.monotonic() < intended and not _state["stopping"]:
+                gevent.sleep(0)
             if _state["stopping"]:
                 break
             i = rec.begin(intended, time.monotonic() - intended)

@@ -102,3 +102,37 @@ def test_a_stop_condition_aborts_the_method_and_rolls_back(platform: Platform, t
     assert availability["time_to_detect_s"] is not None and availability["time_to_detect_s"] <= 3.5
     assert any(a.startswith("page-fast") for a in availability["alerts"])
     assert_nothing_left(platform.state_dir)
+
+
+def test_locusts_web_ui_on_request_and_a_users_own_locustfile_alongside(platform: Platform, tmp_path: Path) -> None:
+    import httpx
+
+    from reference_platform.pods import free_port
+
+    mine = tmp_path / "mine.py"
+    mine.write_text(
+        "from locust import HttpUser, constant, task\n\n"
+        "class Health(HttpUser):\n"
+        "    wait_time = constant(0.1)\n\n"
+        "    @task\n"
+        "    def ready(self):\n"
+        "        self.client.get('/v2/health/ready')\n"
+    )
+    port = free_port()
+    spec = LoadSpec(rate=30, warmup_s=0, web_ui_port=port, extra_locustfile=str(mine), extra_users=2)
+    gen = _generate(platform, tmp_path, spec)
+    try:
+        time.sleep(3)
+        stats = httpx.get(f"http://127.0.0.1:{port}/stats/requests", timeout=5).json()
+        infer = next(s for s in stats["stats"] if s["name"] == "qc_cnn")
+        assert infer["num_requests"] > 30  # the web UI shows the open-loop requests live
+        extra_pid = gen._extra.pid if gen._extra else None
+        assert extra_pid is not None
+    finally:
+        gen.stop()
+    assert gen.summary().failures == 0
+    summary = (tmp_path / "locust-extra.log").read_text()
+    assert "/v2/health/ready" in summary  # the user's locustfile ran its own requests alongside
+    import psutil
+
+    assert not psutil.pid_exists(extra_pid) or psutil.Process(extra_pid).status() == psutil.STATUS_ZOMBIE
