@@ -11,28 +11,17 @@ from chaoslib.exceptions import ActivityFailed
 from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.errors import ResilienceError
+from resilience.model import SLOResult
 from resilience.slo import evaluate, window
 
-__all__ = ["prediction_drift_below", "slo_met"]
+__all__ = ["prediction_drift_below", "slo_burn_rate", "slo_met", "slo_value"]
 
 # A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
 log = logging.getLogger("chaostoolkit.resilience")
 
 
-def slo_met(slo: str, window_s: float | None = None, configuration: dict[str, Any] | None = None) -> bool:
-    """Say whether SLO `slo` held over the most recent `window_s` seconds of load (default: the SLO's window, else 5 s).
-
-    A steady-state check judges the point estimate over its window (a 5 s window cannot support a
-    99.9% claim at 99% confidence); the run's own verdict is where confidence is required.
-
-    The window never reaches back before the current phase began (the end of the warm-up for the
-    baseline, the end of the method for the check after it): the probe waits until it has `window_s`
-    seconds of the phase measured. Probes of one hypothesis therefore share one window.
-
-    `slo` names an entry of the SLO catalogue (probes/slos.yaml). Every request in the window counts
-    (open-loop load, latency from the intended send time, percentiles from merged HDR histograms).
-    Use with `tolerance: true`. Fails if no load is running (add the `load` control).
-    """
+def _evaluate(slo: str, window_s: float | None, configuration: dict[str, Any] | None, label: str) -> SLOResult:
+    """Evaluate catalogue SLO `slo` over the most recent window of the current phase (see `slo_met`)."""
     run = session.current()
     if run.load is None or not run.load.running:
         raise ActivityFailed("no load is running: add the resilience load control to the experiment's controls")
@@ -52,15 +41,52 @@ def slo_met(slo: str, window_s: float | None = None, configuration: dict[str, An
     result = evaluate(spec, slices)
     run.probe_results.append((f"{slo} @ +{start - run.started_at:.1f}s", result))
     log.info(
-        "SLO %s over %.1f s: %s measured %s (%d samples) -> %s",
+        "SLO %s over %.1f s: %s measured %s (%d samples) -> %s [%s]",
         slo,
         window_s,
         result.objective,
         result.measured_text,
         result.samples,
         result.verdict.value,
+        label,
     )
-    return result.verdict.value == "pass"
+    return result
+
+
+def slo_met(slo: str, window_s: float | None = None, configuration: dict[str, Any] | None = None) -> bool:
+    """Say whether SLO `slo` held over the most recent `window_s` seconds of load (default: the SLO's window, else 5 s).
+
+    The window never reaches back before the current phase began (the end of the warm-up for the
+    baseline, the end of the method for the check after it): the probe waits until it has `window_s`
+    seconds of the phase measured. Probes of one hypothesis therefore share one window. A steady-state
+    check judges the point estimate (a 5 s window cannot support 99.9% at 99% confidence); the run's
+    own verdict is where confidence is required.
+
+    `slo` names an entry of the SLO catalogue (probes/slos.yaml). Every request in the window counts
+    (open-loop load, latency from the intended send time, percentiles from merged HDR histograms).
+    Use with `tolerance: true`. Fails if no load is running (add the `load` control).
+    """
+    return _evaluate(slo, window_s, configuration, "slo_met").verdict.value == "pass"
+
+
+def slo_value(slo: str, window_s: float | None = None, configuration: dict[str, Any] | None = None) -> float:
+    """The SLI of `slo` over the most recent window: the success ratio, or the percentile in ms.
+
+    For a standard range tolerance, e.g. `{type: range, range: [0, 15]}` for a p99 in ms or
+    `{type: range, range: [0.999, 1.0]}` for availability. -1 when the window had no requests.
+    """
+    measured = _evaluate(slo, window_s, configuration, "slo_value").measured
+    return -1.0 if measured is None else float(measured)
+
+
+def slo_burn_rate(slo: str, window_s: float | None = None, configuration: dict[str, Any] | None = None) -> float:
+    """How fast `slo`'s error budget burned over the most recent window (1 = exactly on budget, 14.4 pages).
+
+    For a range tolerance, e.g. `{type: range, range: [0, 1]}`: the steady state spends no faster than
+    the SLO allows.
+    """
+    burn = _evaluate(slo, window_s, configuration, "slo_burn_rate").burn_rate
+    return 0.0 if burn is None else float(burn)
 
 
 def prediction_drift_below(max_psi: float = 0.2) -> bool:

@@ -114,5 +114,30 @@ def assemble(
         load=load,
         hypothesis=tuple(checks),
         environment=environment,
-        notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine),
+        notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine)
+        + generator_notes(load),
     )
+
+
+LAG_NOTE_MS = 5.0
+"""Schedule lag p99 above this means the generator, not only the platform, shaped the latencies."""
+
+
+def generator_notes(load: LoadSummary | None) -> tuple[str, ...]:
+    """Say when the load generator, not the platform, was the bottleneck (its lag counts as latency)."""
+    if load is None:
+        return ()
+    notes = []
+    if load.schedule_lag_p99_ms is not None and load.schedule_lag_p99_ms > LAG_NOTE_MS:
+        notes.append(
+            f"the load generator ran late (schedule lag p99 {load.schedule_lag_p99_ms:.1f} ms): latencies, measured "
+            "from the intended send time, include it; give the generator more CPU or lower the rate"
+        )
+    if load.duration_s and load.generator_cpu_s and load.generator_cpu_s / load.duration_s > 0.9:
+        notes.append(
+            f"the load generator used {load.generator_cpu_s / load.duration_s:.0%} of a core: it, not the platform, "
+            "may be the bottleneck"
+        )
+    if load.target_rps and load.achieved_rps < 0.9 * load.target_rps and load.duration_s > 5:
+        notes.append(f"only {load.achieved_rps:.0f} of {load.target_rps:.0f} req/s were sent")
+    return tuple(notes)

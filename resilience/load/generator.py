@@ -19,7 +19,7 @@ from pathlib import Path
 import zmq
 
 from resilience.errors import LoadError
-from resilience.load.spec import LoadSpec
+from resilience.load.spec import LoadSpec, rate_at
 from resilience.model import LoadSummary, Slice, merge_lag
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,14 @@ class LoadGenerator:
         self.stopped_at = time.time()
         return self.summary()
 
+    def _mean_rate(self, duration: float) -> float:
+        """The rate the profile asked for on average over the first `duration` seconds."""
+        points, linear = self.spec.profile()
+        if len(points) == 1 or duration <= 0:
+            return self.spec.rate
+        steps = max(1, int(duration / 0.05))
+        return sum(rate_at(points, linear, (i + 0.5) * duration / steps) for i in range(steps)) / steps
+
     def _kill(self) -> None:
         if self._extra is not None and self._extra.poll() is None:
             os.killpg(self._extra.pid, signal.SIGKILL)
@@ -275,7 +283,7 @@ class LoadGenerator:
             requests=requests,
             failures=failures,
             duration_s=round(duration, 3),
-            target_rps=self.spec.rate,
+            target_rps=round(self._mean_rate(duration), 2),
             achieved_rps=round(requests / duration, 2) if duration else 0.0,
             schedule_lag_p99_ms=merge_lag(slices).percentile_ms(99),
             generator_cpu_s=end.get("cpu_s"),

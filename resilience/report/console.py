@@ -29,7 +29,7 @@ def _clock(ts: float | None) -> str:
 
 def render_console(report: RunReport) -> RenderableType:
     slos = Table(title=f"SLO verdicts — {report.title}", title_justify="left")
-    for col in ("SLO", "objective", "measured", "samples", "confidence", "budget spent", "detect / recover", "verdict"):
+    for col in ("SLO", "objective", "measured", "samples", "confidence", "budget", "TTD / TTR", "verdict"):
         slos.add_column(col, justify="left" if col in ("SLO", "objective", "verdict") else "right")
     for r in report.slos:
         detect = "-" if r.time_to_detect_s is None else f"{r.time_to_detect_s:.2f} s"

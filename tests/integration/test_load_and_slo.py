@@ -53,6 +53,16 @@ def test_a_step_and_a_spike_are_followed_by_the_open_loop_schedule(platform: Pla
     before, during, after = _rate(gen, 0.5, 1.75), _rate(gen, 2.25, 3.25), _rate(gen, 4.0, 4.75)
     assert 20 <= before <= 40 and 170 <= during <= 230 and 20 <= after <= 40, (before, during, after)
 
+    ramp = LoadSpec(rate=20, warmup_s=0, shape="ramp", ramp_to=140, ramp_s=4, arrival="constant")
+    gen = _generate(platform, tmp_path, ramp)
+    time.sleep(5.5)
+    gen.stop()
+    early, middle, held = _rate(gen, 0.0, 1.0), _rate(gen, 1.5, 2.5), _rate(gen, 4.25, 5.25)
+    assert 25 <= early <= 55 and 65 <= middle <= 95 and 120 <= held <= 160, (early, middle, held)  # 35, 80, 140
+    assert gen.summary().target_rps == pytest.approx(
+        (80 * 4 + 140 * (gen.summary().duration_s - 4)) / gen.summary().duration_s, rel=0.1
+    )
+
 
 def test_grpc_users_send_real_inferences_through_the_gateway(platform: Platform, tmp_path: Path) -> None:
     gen = _generate(platform, tmp_path, LoadSpec(rate=50, warmup_s=0, protocol="grpc", max_duration_s=30), grpc=True)

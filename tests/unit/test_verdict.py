@@ -122,3 +122,16 @@ def test_reasons_say_why() -> None:
 def test_an_interrupt_during_the_baseline_is_an_abort_not_a_baseline_failure() -> None:
     j = journal(before=False, after=None, status="interrupted")
     assert decide(j, session(), [])[:2] == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)
+
+
+def test_the_report_says_when_the_generator_was_the_bottleneck() -> None:
+    from resilience.engine.verdict import generator_notes
+    from resilience.model import LoadSummary
+
+    fine = LoadSummary(2000, 0, 20.0, 100.0, 99.5, 1.1, 3.0)
+    late = LoadSummary(2000, 0, 20.0, 100.0, 99.5, 35.0, 19.5)
+    short = LoadSummary(1000, 0, 20.0, 100.0, 50.0, 1.0, 3.0)
+    assert generator_notes(fine) == () and generator_notes(None) == ()
+    notes = generator_notes(late)
+    assert any("schedule lag p99 35.0 ms" in n for n in notes) and any("98% of a core" in n for n in notes)
+    assert generator_notes(short) == ("only 50 of 100 req/s were sent",)
