@@ -19,7 +19,7 @@ from resilience.engine.verdict import assemble
 from resilience.errors import PlatformError, UsageError
 from resilience.faults import Ledger, recover
 from resilience.model import RunReport
-from resilience.report import write_json
+from resilience.report import write_json, write_junit, write_markdown
 from resilience.slo import evaluate_all, window
 from resilience.targets import LocalPlatform
 
@@ -107,6 +107,8 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
     report = assemble(journal, run, slos, load, environment)
     (report_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
     write_json(report, report_dir / "report.json")
+    write_junit([report], report_dir / "report.xml")
+    write_markdown([report], report_dir / "report.md")
     _link_latest(report_dir)
     return report
 

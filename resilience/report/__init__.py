@@ -2,5 +2,16 @@
 
 from resilience.report.console import render_console
 from resilience.report.json_report import SCHEMA_VERSION, to_dict, write_json
+from resilience.report.junit import to_junit, write_junit
+from resilience.report.markdown import to_markdown, write_markdown
 
-__all__ = ["SCHEMA_VERSION", "render_console", "to_dict", "write_json"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "render_console",
+    "to_dict",
+    "to_junit",
+    "to_markdown",
+    "write_json",
+    "write_junit",
+    "write_markdown",
+]

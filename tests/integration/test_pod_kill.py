@@ -65,6 +65,17 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
     assert journal["run"][0]["output"][0]["evidence"]["killed_pid"] == ev["killed_pid"]
     assert (report_dir.parent / "latest").resolve() == report_dir.resolve()
 
+    # the same run as JUnit (read back by a JUnit parser) and Markdown
+    from junitparser import JUnitXml
+
+    (suite,) = list(JUnitXml.fromfile(str(report_dir / "report.xml")))
+    cases = {c.name: c for c in suite}
+    assert suite.tests == 3 and any(name.startswith("fault pod-kill: pod a-") for name in cases)
+    assert cases["SLO availability: >= 99%"].is_passed
+    assert suite.failures == sum(s["verdict"] != "pass" for s in report["slos"])
+    markdown = (report_dir / "report.md").read_text()
+    assert "| availability | >= 99% |" in markdown and "| pod-kill |" in markdown
+
 
 def test_a_baseline_that_already_fails_exits_1_and_injects_nothing(platform: Platform, tmp_path: Path) -> None:
     catalogue = tmp_path / "slos.yaml"
