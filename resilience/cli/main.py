@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -132,6 +133,124 @@ def run(
     out.print(render_console(report))
     out.print(f"reports: {target_dir}/report.json, journal.json", highlight=False)
     sys.exit(int(report.exit_code))
+
+
+def _suite_options(f: Any) -> Any:
+    f = click.option(
+        "--report-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Where to write suite.json, report.xml, report.md and one folder per experiment "
+        "[default: reports/<UTC time>-<suite>/].",
+    )(f)
+    f = click.option("--with-platform", is_flag=True, help="Start the suite's platform profile first, stop it after.")(
+        f
+    )
+    return click.argument("suite_file", type=click.Path(path_type=Path, dir_okay=False))(f)
+
+
+def _run_suite(
+    suite_file: Path, report_dir: Path | None, with_platform: bool, baseline: Path | None = None, tolerances: Any = None
+) -> None:
+    """Run a suite (optionally gated against a baseline) and exit with its code."""
+    from resilience.engine.runner import default_report_dir
+    from resilience.engine.suite import aggregate, load_suite, read_baseline, regressions, run_suite
+    from resilience.report import write_junit, write_markdown, write_suite_json
+
+    state_dir = default_state_dir()
+    started_here = False
+    target_dir = report_dir or default_report_dir(suite_file)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        suite = load_suite(suite_file)  # bad input fails before anything starts
+        base = read_baseline(baseline) if baseline else None
+        if with_platform:
+            started_here = lifecycle.running(state_dir) is None
+            profile = suite.platform
+            config = (suite_file.parent / profile.config) if profile.config else None
+            with err_console.status("starting the reference platform for the suite..."):
+                lifecycle.up(
+                    state_dir,
+                    replicas=profile.replicas,
+                    regions=profile.regions,
+                    pipeline=profile.pipeline,
+                    netns=profile.netns,
+                    config=config,
+                )
+        result = run_suite(suite_file, target_dir)
+        if base is not None:
+            found = regressions(result, base, tolerances)
+            result = aggregate(result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found])
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted; rollbacks ran; partial reports in {target_dir}", ExitCode.FAULT_OR_ABORT)
+        return
+    except ResilienceError as exc:
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
+        return
+    finally:
+        if started_here:
+            with err_console.status("stopping the reference platform..."):
+                lifecycle.down(state_dir)
+    write_suite_json(result, target_dir / "suite.json")
+    reports = [run.report for run in result.runs]
+    write_junit(reports, target_dir / "report.xml")
+    write_markdown(reports, target_dir / "report.md", header=f"## Suite {result.name}: score {result.score:.1f} / 100")
+    out = Console()
+    table = Table(title=f"suite {result.name} — resilience score {result.score:.1f} / 100", title_justify="left")
+    for col in ("experiment", "weight", "SLOs passed", "verdict", "exit"):
+        table.add_column(col)
+    for run in result.runs:
+        passed = sum(s.verdict.value == "pass" for s in run.report.slos)
+        table.add_row(
+            run.path,
+            f"{run.weight:g}",
+            f"{passed}/{len(run.report.slos)}",
+            run.report.verdict.value.upper(),
+            str(int(run.report.exit_code)),
+        )
+    out.print(table)
+    for reason in result.reasons:
+        out.print(f"  - {reason}", highlight=False)
+    out.print(f"reports: {target_dir}/suite.json, report.xml, report.md", highlight=False)
+    sys.exit(int(result.exit_code))
+
+
+@cli.command()
+@_suite_options
+def suite(suite_file: Path, report_dir: Path | None, with_platform: bool) -> None:
+    """Run every experiment of SUITE_FILE in order; aggregated verdict and resilience score."""
+    _run_suite(suite_file, report_dir, with_platform)
+
+
+@cli.command()
+@_suite_options
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), help="A suite.json from a known-good run.")
+@click.option(
+    "--max-latency-regression", type=float, default=10.0, show_default=True, help="Percent worse than baseline."
+)
+@click.option(
+    "--max-budget-increase", type=float, default=10.0, show_default=True, help="Percentage points more budget spent."
+)
+def gate(
+    suite_file: Path,
+    report_dir: Path | None,
+    with_platform: bool,
+    baseline: Path | None,
+    max_latency_regression: float,
+    max_budget_increase: float,
+) -> None:
+    """The CI release gate: run SUITE_FILE; fail on any SLO, and on a regression against --baseline.
+
+    Exit 0 ship; 1 an SLO failed or got worse than the baseline beyond the tolerances; 2 bad input;
+    3 a fault did not land or the run aborted. Writes JUnit (report.xml) and Markdown (report.md, also
+    appended to $GITHUB_STEP_SUMMARY) for the CI system.
+    """
+    from resilience.engine.suite import Tolerances
+
+    tol = Tolerances(max_latency_regression / 100, max_budget_increase / 100)
+    _run_suite(suite_file, report_dir, with_platform, baseline, tol)
 
 
 def _dry_run(experiment: Path) -> None:

@@ -4,7 +4,7 @@ from resilience.model.enums import Budgeting, ExitCode, FaultKind, RunStatus, SL
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
-from resilience.model.report import HypothesisCheck, RunReport
+from resilience.model.report import HypothesisCheck, RunReport, SuiteReport, SuiteRun
 from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "SLOSpec",
     "Slice",
     "StopCondition",
+    "SuiteReport",
+    "SuiteRun",
     "Verdict",
     "merge_lag",
     "merge_latency",

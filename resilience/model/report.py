@@ -38,3 +38,21 @@ class RunReport:
     environment: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """Things a reader should know that did not change the verdict (e.g. faults the engine rolled back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteRun:
+    path: str
+    """The experiment file as the suite names it."""
+    weight: float
+    report: RunReport
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteReport:
+    name: str
+    runs: tuple[SuiteRun, ...]
+    score: float
+    """Resilience score, 0-100 (see `resilience.engine.suite`)."""
+    exit_code: ExitCode
+    reasons: tuple[str, ...]

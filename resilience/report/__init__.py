@@ -1,17 +1,19 @@
 """Reports: render a `RunReport` into each format. No computation here, only presentation."""
 
 from resilience.report.console import render_console
-from resilience.report.json_report import SCHEMA_VERSION, to_dict, write_json
+from resilience.report.json_report import SCHEMA_VERSION, suite_to_dict, to_dict, write_json, write_suite_json
 from resilience.report.junit import to_junit, write_junit
 from resilience.report.markdown import to_markdown, write_markdown
 
 __all__ = [
     "SCHEMA_VERSION",
     "render_console",
+    "suite_to_dict",
     "to_dict",
     "to_junit",
     "to_markdown",
     "write_json",
     "write_junit",
     "write_markdown",
+    "write_suite_json",
 ]

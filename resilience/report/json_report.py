@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from resilience.model import RunReport
+from resilience.model import RunReport, SuiteReport
 
 SCHEMA_VERSION = 1
 
@@ -80,3 +80,20 @@ def to_dict(report: RunReport) -> dict[str, Any]:
 
 def write_json(report: RunReport, path: Path) -> None:
     path.write_text(json.dumps(to_dict(report), indent=2) + "\n")
+
+
+def suite_to_dict(suite: SuiteReport) -> dict[str, Any]:
+    verdict = {0: "pass", 1: "fail"}.get(int(suite.exit_code), "error")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "suite": suite.name,
+        "score": suite.score,
+        "verdict": verdict,
+        "exit_code": int(suite.exit_code),
+        "reasons": list(suite.reasons),
+        "experiments": [to_dict(run.report) | {"weight": run.weight, "suite_path": run.path} for run in suite.runs],
+    }
+
+
+def write_suite_json(suite: SuiteReport, path: Path) -> None:
+    path.write_text(json.dumps(suite_to_dict(suite), indent=2, default=str) + "\n")

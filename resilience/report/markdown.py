@@ -52,9 +52,9 @@ def to_markdown(report: RunReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(reports: Sequence[RunReport], path: Path) -> None:
+def write_markdown(reports: Sequence[RunReport], path: Path, header: str = "") -> None:
     """Write report.md; append it to `$GITHUB_STEP_SUMMARY` too when that is set (GitHub Actions)."""
-    text = "\n".join(to_markdown(r) for r in reports)
+    text = (header + "\n\n" if header else "") + "\n".join(to_markdown(r) for r in reports)
     path.write_text(text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

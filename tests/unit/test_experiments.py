@@ -15,7 +15,8 @@ from resilience.engine.experiment import load_experiment, validate
 from resilience.errors import ExperimentError
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+SUITES = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if "method" not in yaml.safe_load(p.read_text()))
+EXPERIMENTS = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if p not in SUITES)
 POD_KILL = ROOT / "experiments" / "pod-kill.yaml"
 
 
@@ -24,6 +25,28 @@ def test_every_shipped_experiment_is_valid(path: Path) -> None:
     experiment, catalogue = load_experiment(path)
     assert experiment["title"]
     assert catalogue  # resolved against probes/slos.yaml
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_every_shipped_suite_is_valid_and_names_valid_experiments(path: Path) -> None:
+    from resilience.engine.suite import load_suite
+
+    suite = load_suite(path)
+    assert suite.experiments and all((path.parent / e.path) in EXPERIMENTS for e in suite.experiments)
+
+
+def test_suite_bad_input_names_file_field_and_fix(tmp_path: Path) -> None:
+    from resilience.engine.suite import load_suite
+    from resilience.errors import UsageError
+
+    bad = tmp_path / "suite.yaml"
+    bad.write_text("name: x\nexperiments: [{path: nowhere.yaml}]\n")
+    with pytest.raises(UsageError, match=r"experiments\[0\]\.path: nowhere.yaml does not exist"):
+        load_suite(bad)
+    bad.write_text("name: x\nexperiments: [{path: a.yaml, weight: -1}]\n")
+    with pytest.raises(UsageError, match=r"experiments\[0\]\.weight"):
+        load_suite(bad)
+    assert len(SUITES) == 2 and len(EXPERIMENTS) == 8
 
 
 def _pod_kill() -> dict[str, Any]:
