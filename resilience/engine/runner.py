@@ -19,8 +19,8 @@ from resilience.engine.verdict import assemble
 from resilience.errors import PlatformError, UsageError
 from resilience.faults import Ledger, recover
 from resilience.model import RunReport
-from resilience.report import write_json, write_junit, write_markdown
-from resilience.slo import evaluate_all, window
+from resilience.report import write_html, write_json, write_junit, write_markdown
+from resilience.slo import evaluate_all, seconds, window
 from resilience.targets import LocalPlatform
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,13 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
         "platform": py_platform.platform(),
         "chaostoolkit_lib": _version("chaostoolkit-lib"),
     }
-    report = assemble(journal, run, slos, load, environment)
+    timeline = seconds(window(run.load.slices(), run.measure_from, run.measure_to)) if run.load is not None else ()
+    report = assemble(journal, run, slos, load, environment, timeline)
     (report_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
     write_json(report, report_dir / "report.json")
     write_junit([report], report_dir / "report.xml")
     write_markdown([report], report_dir / "report.md")
+    write_html(report, report_dir / "report.html")
     _link_latest(report_dir)
     return report
 

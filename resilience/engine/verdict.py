@@ -17,6 +17,7 @@ from resilience.model import (
     RunReport,
     RunStatus,
     SLOResult,
+    TimePoint,
     Verdict,
 )
 
@@ -95,6 +96,7 @@ def assemble(
     slos: list[SLOResult],
     load: LoadSummary | None,
     environment: dict[str, Any],
+    timeline: tuple[TimePoint, ...] = (),
 ) -> RunReport:
     checks = hypothesis_checks(journal)
     status, code, reasons = decide(journal, run, slos, checks)
@@ -116,6 +118,8 @@ def assemble(
         environment=environment,
         notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine)
         + generator_notes(load),
+        timeline=timeline,
+        experiment=experiment,
     )
 
 

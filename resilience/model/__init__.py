@@ -4,7 +4,7 @@ from resilience.model.enums import Budgeting, ExitCode, FaultKind, RunStatus, SL
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
-from resilience.model.report import HypothesisCheck, RunReport, SuiteReport, SuiteRun
+from resilience.model.report import HypothesisCheck, RunReport, SuiteReport, SuiteRun, TimePoint
 from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "StopCondition",
     "SuiteReport",
     "SuiteRun",
+    "TimePoint",
     "Verdict",
     "merge_lag",
     "merge_latency",

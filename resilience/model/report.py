@@ -21,6 +21,17 @@ class HypothesisCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class TimePoint:
+    """One second of the run, for charts: requests by intended time, and their latency percentiles."""
+
+    start: float
+    total: int
+    failed: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RunReport:
     title: str
     experiment_path: str
@@ -38,6 +49,9 @@ class RunReport:
     environment: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """Things a reader should know that did not change the verdict (e.g. faults the engine rolled back)."""
+    timeline: tuple[TimePoint, ...] = ()
+    experiment: dict[str, Any] = field(default_factory=dict)
+    """The experiment as run (Chaos Toolkit dict), for the HTML report."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,8 @@ class SLOResult:
     """From the first fault's injection to the first page-fast alert."""
     time_to_recover_s: float | None = None
     """From the first fault's end to the SLI back within objective, sustained."""
+    target: float | None = None
+    """The share of events that must be good (availability objective, or percentile / 100)."""
 
     @property
     def measured_text(self) -> str:

@@ -1,6 +1,7 @@
 """Reports: render a `RunReport` into each format. No computation here, only presentation."""
 
 from resilience.report.console import render_console
+from resilience.report.html import render_html, write_html
 from resilience.report.json_report import SCHEMA_VERSION, suite_to_dict, to_dict, write_json, write_suite_json
 from resilience.report.junit import to_junit, write_junit
 from resilience.report.markdown import to_markdown, write_markdown
@@ -8,10 +9,12 @@ from resilience.report.markdown import to_markdown, write_markdown
 __all__ = [
     "SCHEMA_VERSION",
     "render_console",
+    "render_html",
     "suite_to_dict",
     "to_dict",
     "to_junit",
     "to_markdown",
+    "write_html",
     "write_json",
     "write_junit",
     "write_markdown",

@@ -22,6 +22,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "status": report.status.value,
         "reasons": list(report.reasons),
         "notes": list(report.notes),
+        "timeline": [asdict(p) for p in report.timeline],
         "started_at": report.started_at,
         "ended_at": report.ended_at,
         "slos": [

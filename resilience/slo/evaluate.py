@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from resilience.model import Budgeting, Slice, SLIKind, SLOResult, SLOSpec, Verdict
+from resilience.model import Budgeting, Slice, SLIKind, SLOResult, SLOSpec, TimePoint, Verdict
 from resilience.model.histogram import Histogram, merge_latency
 from resilience.slo.budget import Counts, alerts, budget, scaled_rules, time_to_recover, timeslice_budget
 from resilience.slo.stats import confidence, samples_needed
@@ -132,6 +132,7 @@ def evaluate(
         ),
         time_to_detect_s=ttd,
         time_to_recover_s=ttr,
+        target=target,
     )
 
 
@@ -139,3 +140,24 @@ def evaluate_all(
     specs: Iterable[SLOSpec], slices: Sequence[Slice], faults: Sequence[float] = (), judge_confidence: bool = False
 ) -> list[SLOResult]:
     return [evaluate(spec, slices, faults, judge_confidence) for spec in specs]
+
+
+def seconds(slices: Sequence[Slice]) -> tuple[TimePoint, ...]:
+    """The run second by second (slices merged by whole seconds of intended time), for charts."""
+    buckets: dict[int, list[Slice]] = {}
+    for s in slices:
+        buckets.setdefault(int(s.start), []).append(s)
+    points = []
+    for second in sorted(buckets):
+        group = buckets[second]
+        hist = merge_latency(group)
+        points.append(
+            TimePoint(
+                float(second),
+                sum(s.total for s in group),
+                sum(s.failed for s in group),
+                hist.percentile_ms(50),
+                hist.percentile_ms(99),
+            )
+        )
+    return tuple(points)

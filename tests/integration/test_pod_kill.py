@@ -75,6 +75,34 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
     assert suite.failures == sum(s["verdict"] != "pass" for s in report["slos"])
     markdown = (report_dir / "report.md").read_text()
     assert "| availability | >= 99% |" in markdown and "| pod-kill |" in markdown
+    _check_html_in_a_real_browser(report_dir / "report.html", tmp_path)
+
+
+def _check_html_in_a_real_browser(page: Path, tmp_path: Path) -> None:
+    """The HTML report renders in headless Chromium with its charts and no console errors; keep a screenshot."""
+    import re
+    import shutil
+
+    text = page.read_text()
+    assert not re.search(r"(src|href)=\"https?:", text), "the report must not need the network"
+    assert text.count("<svg") >= 3 and 'class="fault"' in text  # latency, error rate, budget; fault shaded
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+    shot = tmp_path / "report.png"
+    run = subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1000,1600", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000, run.stderr[-2000:]
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90).stdout
+    assert dom.count("<polyline") >= 3 and "Faults and their evidence" in dom
+    shutil.copy(shot, page.with_suffix(".png"))  # kept next to the report for a person to look at
 
 
 def test_a_baseline_that_already_fails_exits_1_and_injects_nothing(platform: Platform, tmp_path: Path) -> None:
