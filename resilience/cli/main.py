@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -86,6 +87,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     is_flag=True,
     help="Validate, resolve every fault's targets against the running platform, print the plan; touch nothing.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the tables (for machines)."
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -95,6 +99,7 @@ def run(
     hypothesis_frequency: float,
     with_platform: bool,
     dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
     from resilience.engine.experiment import load_experiment
@@ -130,8 +135,15 @@ def run(
         if started_here:
             with err_console.status("stopping the reference platform..."):
                 lifecycle.down(state_dir)
-    out.print(render_console(report))
-    out.print(f"reports: {target_dir}/report.json, journal.json", highlight=False)
+    if as_json:
+        from resilience.report import to_dict
+
+        click.echo(json.dumps(to_dict(report), indent=2, default=str))
+    else:
+        out.print(render_console(report))
+        out.print(
+            f"reports: {target_dir}/ report.json, report.xml, report.md, report.html, journal.json", highlight=False
+        )
     sys.exit(int(report.exit_code))
 
 

@@ -117,10 +117,11 @@ def test_a_baseline_that_already_fails_exits_1_and_injects_nothing(platform: Pla
     restarts_before = {p["name"]: p["restarts"] for p in platform.pods()}
     report_dir = tmp_path / "r"
     result = platform.cli(
-        "run", str(short_experiment(tmp_path, impossible, catalogue)), "--report-dir", str(report_dir)
+        "run", str(short_experiment(tmp_path, impossible, catalogue)), "--report-dir", str(report_dir), "--json"
     )
     assert result.returncode == 1, result.stderr
     report = _report(report_dir)
+    assert json.loads(result.stdout) == report  # --json: report.json on stdout, nothing else
     assert report["status"] == "baseline-failed" and report["verdict"] == "fail"
     assert report["faults"] == []
     assert {p["name"]: p["restarts"] for p in platform.pods()} == restarts_before
