@@ -62,6 +62,8 @@ def before_experiment_control(
         run.load, run.load_spec = generator, spec
         generator.start()
         run.measure_from = run.phase_started = time.time()
+        run.sampler = threading.Event()
+        threading.Thread(target=run.sample_readiness, args=(run.sampler,), name="readiness", daemon=True).start()
     except ResilienceError as exc:
         log.error("load control: %s", exc)
         raise InterruptExecution(f"load could not start: {exc}") from exc
@@ -103,6 +105,8 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | No
     run = session.current()
     if run.watcher is not None:
         run.watcher.set()
+    if run.sampler is not None:
+        run.sampler.set()
     run.stop_load()
     if run.load is None or run.catalogue is None:
         return

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
-from resilience.model import FaultRecord, SLOResult, SLOSpec, StopCondition
+from resilience.model import FaultRecord, ReadinessSample, SLOResult, SLOSpec, StopCondition
 from resilience.targets import LocalPlatform
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class RunSession:
     """Set when a stop condition aborted the method: why."""
     watcher: threading.Event | None = None
     """Set to end the stop-condition watcher."""
+    sampler: threading.Event | None = None
+    """Set to end the readiness sampler."""
+    readiness: list[ReadinessSample] = field(default_factory=list)
+    """Pod readiness sampled while the load runs (for the report's timeline)."""
     dry_run: bool = False
     """Actions only say what they would hit (`resilience run --dry-run`)."""
     _platform: LocalPlatform | None = None
@@ -55,6 +60,18 @@ class RunSession:
         if self._platform is None or (state_dir and self._platform.state_dir != state_dir):
             self._platform = LocalPlatform(state_dir)
         return self._platform
+
+    def sample_readiness(self, stop: threading.Event, period_s: float = 0.5) -> None:
+        """Record which pods are ready every `period_s` until `stop` is set (run in a thread)."""
+        while not stop.wait(period_s):
+            try:
+                pods = self.platform().pods()
+            except ResilienceError:
+                continue  # the platform may be restarting pods or going down: skip this sample
+            ready = tuple(p.name for p in pods if p.ready and p.pid)
+            self.readiness.append(
+                ReadinessSample(time.time(), ready, tuple(p.name for p in pods if p.name not in ready))
+            )
 
     def stop_load(self) -> None:
         if self.load is not None and self.load.stopped_at is None:
@@ -89,5 +106,8 @@ def end() -> RunSession | None:
     with _lock:
         session, _current = _current, None
     if session is not None:
+        for event in (session.watcher, session.sampler):
+            if event is not None:
+                event.set()
         session.stop_load()
     return session

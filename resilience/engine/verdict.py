@@ -119,6 +119,7 @@ def assemble(
         notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine)
         + generator_notes(load),
         timeline=timeline,
+        readiness=tuple(run.readiness),
         experiment=experiment,
     )
 

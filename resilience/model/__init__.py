@@ -4,7 +4,7 @@ from resilience.model.enums import Budgeting, ExitCode, FaultKind, RunStatus, SL
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
-from resilience.model.report import HypothesisCheck, RunReport, SuiteReport, SuiteRun, TimePoint
+from resilience.model.report import HypothesisCheck, ReadinessSample, RunReport, SuiteReport, SuiteRun, TimePoint
 from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Histogram",
     "HypothesisCheck",
     "LoadSummary",
+    "ReadinessSample",
     "RunReport",
     "RunStatus",
     "SLIKind",

@@ -32,6 +32,15 @@ class TimePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadinessSample:
+    """Which pods were ready at one moment of the run (sampled from the platform every half second)."""
+
+    at: float
+    ready: tuple[str, ...]
+    not_ready: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunReport:
     title: str
     experiment_path: str
@@ -50,6 +59,7 @@ class RunReport:
     notes: tuple[str, ...] = ()
     """Things a reader should know that did not change the verdict (e.g. faults the engine rolled back)."""
     timeline: tuple[TimePoint, ...] = ()
+    readiness: tuple[ReadinessSample, ...] = ()
     experiment: dict[str, Any] = field(default_factory=dict)
     """The experiment as run (Chaos Toolkit dict), for the HTML report."""
 

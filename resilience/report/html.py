@@ -8,6 +8,7 @@ TTD/TTR), the fault evidence, the experiment as run, and the environment.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,41 @@ def _chart(
         + ' <tspan class="fl">&#9632; fault</tspan>'
     )
     parts.append(f'<text class="a" x="{W - PAD}" y="16" text-anchor="end">{legend} ({_e(unit)})</text></svg>')
+    return "".join(parts)
+
+
+def _readiness(report: RunReport) -> str:
+    """One row per pod: green while ready, red while not, fault windows shaded."""
+    samples = report.readiness
+    if len(samples) < 2:
+        return ""
+    pods = sorted({p for s in samples for p in (*s.ready, *s.not_ready)})
+    t0, t1 = samples[0].at, samples[-1].at
+    row, height = 18, 34 + 18 * len(pods)
+
+    def x(t: float) -> float:
+        return PAD + 40 + (t - t0) / max(1e-9, t1 - t0) * (W - 2 * PAD - 40)
+
+    parts = [
+        f'<svg role="img" aria-label="Replica readiness" viewBox="0 0 {W} {height}" width="{W}" height="{height}">'
+    ]
+    parts.append(f'<text x="{PAD}" y="16" class="t">Replica readiness</text>')
+    for f in report.faults:
+        start, end = max(t0, f.injected_at), min(t1, max(f.recovered_at or f.injected_at + 1, f.injected_at + 0.5))
+        if end > start:
+            parts.append(
+                f'<rect class="fault" x="{x(start):.1f}" y="24" width="{x(end) - x(start):.1f}" height="{row * len(pods)}"/>'
+            )
+    for i, pod in enumerate(pods):
+        y = 24 + i * row
+        parts.append(f'<text class="a" x="{PAD + 34}" y="{y + 13}" text-anchor="end">{_e(pod)}</text>')
+        for a, b in itertools.pairwise(samples):
+            state = "up" if pod in a.ready else "down" if pod in a.not_ready else None
+            if state:
+                parts.append(
+                    f'<rect class="{state}" x="{x(a.at):.1f}" y="{y + 3}" width="{max(1.0, x(b.at) - x(a.at)):.1f}" height="{row - 6}"/>'
+                )
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -132,11 +168,13 @@ svg {{ display: block; margin: 8px 0 16px; background: #fff; border: 1px solid #
 .t {{ font-weight: 600; font-size: 13px; }} .a {{ font-size: 11px; fill: #57606a; }}
 .g {{ stroke: #eaeef2; }} .fault {{ fill: #cf222e; fill-opacity: 0.12; }} .fl {{ fill: #cf222e; opacity: 0.5; }}
 .v {{ font-weight: 700; }} details {{ margin: 8px 0; }}
+.up {{ fill: #2da44e; }} .down {{ fill: #cf222e; }}
 </style></head><body>
 <h1>{_e(report.title)}</h1>
 <p class="verdict">{report.verdict.value.upper()} (exit {int(report.exit_code)}, {_e(report.status.value)})</p>
 <ul>{reasons}</ul>
 {"".join(charts)}
+{_readiness(report)}
 <h2>SLOs</h2>
 <table><tr><th>SLO</th><th>objective</th><th>measured</th><th>samples</th><th>confidence</th><th>budget spent</th><th>TTD / TTR</th><th>verdict</th><th>detail</th></tr>{rows}</table>
 <h2>Faults and their evidence</h2>

@@ -23,6 +23,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "reasons": list(report.reasons),
         "notes": list(report.notes),
         "timeline": [asdict(p) for p in report.timeline],
+        "readiness": [asdict(r) for r in report.readiness],
         "started_at": report.started_at,
         "ended_at": report.ended_at,
         "slos": [

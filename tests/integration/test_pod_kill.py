@@ -85,7 +85,8 @@ def _check_html_in_a_real_browser(page: Path, tmp_path: Path) -> None:
 
     text = page.read_text()
     assert not re.search(r"(src|href)=\"https?:", text), "the report must not need the network"
-    assert text.count("<svg") >= 3 and 'class="fault"' in text  # latency, error rate, budget; fault shaded
+    assert text.count("<svg") >= 4 and 'class="fault"' in text  # latency, error rate, budget, readiness
+    assert 'class="down"' in text and 'class="up"' in text  # the killed replica's gap in the readiness rows
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
