@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,19 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 def _fail(message: str, code: ExitCode) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(int(code))
+
+
+@contextlib.contextmanager
+def _exit_codes(interrupted: str) -> Iterator[None]:
+    """Map what a run can raise to the exit-code contract: bad input 2; interrupt, fault, platform 3."""
+    try:
+        yield
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except KeyboardInterrupt:
+        _fail(interrupted, ExitCode.FAULT_OR_ABORT)
+    except ResilienceError as exc:
+        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
 
 
 class _Group(click.Group):
@@ -116,21 +131,13 @@ def run(
     # SIGTERM (a CI job cancelled, `kill`) takes the same path as Ctrl-C: rollbacks run before exit.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        if with_platform:
-            load_experiment(experiment)  # bad input fails before anything starts
-            started_here = lifecycle.running(state_dir) is None
-            with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
-                _print_status(lifecycle.up(state_dir))
-        report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
-    except UsageError as exc:
-        _fail(str(exc), ExitCode.USAGE)
-        return
-    except KeyboardInterrupt:
-        _fail(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}", ExitCode.FAULT_OR_ABORT)
-        return
-    except ResilienceError as exc:
-        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
-        return
+        with _exit_codes(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}"):
+            if with_platform:
+                load_experiment(experiment)  # bad input fails before anything starts
+                started_here = lifecycle.running(state_dir) is None
+                with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
+                    _print_status(lifecycle.up(state_dir))
+            report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
     finally:
         if started_here:
             with err_console.status("stopping the reference platform..."):
@@ -173,34 +180,28 @@ def _run_suite(
     target_dir = report_dir or default_report_dir(suite_file)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        suite = load_suite(suite_file)  # bad input fails before anything starts
-        base = read_baseline(baseline) if baseline else None
-        if with_platform:
-            started_here = lifecycle.running(state_dir) is None
-            profile = suite.platform
-            config = (suite_file.parent / profile.config) if profile.config else None
-            with err_console.status("starting the reference platform for the suite..."):
-                lifecycle.up(
-                    state_dir,
-                    replicas=profile.replicas,
-                    regions=profile.regions,
-                    pipeline=profile.pipeline,
-                    netns=profile.netns,
-                    config=config,
+        with _exit_codes(f"interrupted; rollbacks ran; partial reports in {target_dir}"):
+            suite = load_suite(suite_file)  # bad input fails before anything starts
+            base = read_baseline(baseline) if baseline else None
+            if with_platform:
+                started_here = lifecycle.running(state_dir) is None
+                profile = suite.platform
+                config = (suite_file.parent / profile.config) if profile.config else None
+                with err_console.status("starting the reference platform for the suite..."):
+                    lifecycle.up(
+                        state_dir,
+                        replicas=profile.replicas,
+                        regions=profile.regions,
+                        pipeline=profile.pipeline,
+                        netns=profile.netns,
+                        config=config,
+                    )
+            result = run_suite(suite_file, target_dir)
+            if base is not None:
+                found = regressions(result, base, tolerances)
+                result = aggregate(
+                    result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found]
                 )
-        result = run_suite(suite_file, target_dir)
-        if base is not None:
-            found = regressions(result, base, tolerances)
-            result = aggregate(result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found])
-    except UsageError as exc:
-        _fail(str(exc), ExitCode.USAGE)
-        return
-    except KeyboardInterrupt:
-        _fail(f"interrupted; rollbacks ran; partial reports in {target_dir}", ExitCode.FAULT_OR_ABORT)
-        return
-    except ResilienceError as exc:
-        _fail(str(exc), ExitCode.FAULT_OR_ABORT)
-        return
     finally:
         if started_here:
             with err_console.status("stopping the reference platform..."):

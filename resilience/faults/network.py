@@ -17,7 +17,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,28 @@ def proxied(
             proxy.stop()
         for entry in entries:
             ctx.book.clear(entry)
+
+
+def held_through_proxies(
+    ctx: FaultContext,
+    kind: FaultKind,
+    pods: list[Pod],
+    duration_s: float,
+    judge: Callable[[Pod, dict[str, Any]], tuple[bool, dict[str, Any], str | None]],
+    mode: str,
+    **proxy_args: Any,
+) -> list[FaultRecord]:
+    """Route `pods` through proxies in `mode` for `duration_s`, then judge each pod's proxy counters."""
+    with proxied(ctx, kind, pods, mode, **proxy_args) as proxies:
+        at = time.time()
+        slots = {p.name: ctx.pending(FaultRecord(kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods}
+        healed = _hold(duration_s)
+        stats = {name: p.stats() for name, p in proxies.items()}
+    records = []
+    for pod in pods:
+        landed, evidence, error = judge(pod, stats[pod.name])
+        records.append(ctx.settle(slots[pod.name], FaultRecord(kind, pod.label, at, landed, evidence, healed, error)))
+    return records
 
 
 def _hold(duration_s: float) -> float:
@@ -261,31 +283,28 @@ class NetworkLatency:
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         if self.latency_ms < 0 or self.jitter_ms < 0 or self.duration_s <= 0:
             raise UsageError("latency_ms and jitter_ms must be >= 0 and duration_s > 0")
-        pods = self.selector.pick(ctx.platform)
-        with proxied(ctx, self.kind, pods, "delay", latency_ms=self.latency_ms, jitter_ms=self.jitter_ms) as proxies:
-            at = time.time()
-            slots = {
-                p.name: ctx.pending(FaultRecord(self.kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods
-            }
-            healed = _hold(self.duration_s)
-            stats = {name: p.stats() for name, p in proxies.items()}
-        records = []
-        for pod in pods:
-            s = stats[pod.name]
-            chunks = int(s.get("chunks_delayed", 0))
-            mean = s.get("delay_ms_total", 0) / chunks if chunks else None
-            ev = {
-                "mechanism": "proxy (userspace; no netem in this kernel)",
-                "chunks_delayed": chunks,
-                "mean_delay_ms": round(mean, 2) if mean is not None else None,
-                "connections": s.get("connections_accepted", 0),
-            }
-            landed = chunks > 0 and mean is not None and abs(mean - self.latency_ms) <= max(1.0, self.jitter_ms)
-            error = None if landed else f"no delayed traffic seen on {pod.name}'s link: {ev}"
-            records.append(
-                ctx.settle(slots[pod.name], FaultRecord(self.kind, pod.label, at, landed, ev, healed, error))
-            )
-        return records
+        return held_through_proxies(
+            ctx,
+            self.kind,
+            self.selector.pick(ctx.platform),
+            self.duration_s,
+            self._judge,
+            mode="delay",
+            latency_ms=self.latency_ms,
+            jitter_ms=self.jitter_ms,
+        )
+
+    def _judge(self, pod: Pod, s: dict[str, Any]) -> tuple[bool, dict[str, Any], str | None]:
+        chunks = int(s.get("chunks_delayed", 0))
+        mean = s.get("delay_ms_total", 0) / chunks if chunks else None
+        ev = {
+            "mechanism": "proxy (userspace; no netem in this kernel)",
+            "chunks_delayed": chunks,
+            "mean_delay_ms": round(mean, 2) if mean is not None else None,
+            "connections": s.get("connections_accepted", 0),
+        }
+        landed = chunks > 0 and mean is not None and abs(mean - self.latency_ms) <= max(1.0, self.jitter_ms)
+        return landed, ev, None if landed else f"no delayed traffic seen on {pod.name}'s link: {ev}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,31 +325,24 @@ class ConnectionReset:
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         if not 0 < self.probability <= 1 or self.duration_s <= 0:
             raise UsageError("probability must be in (0, 1] and duration_s > 0")
-        pods = self.selector.pick(ctx.platform)
-        with proxied(ctx, self.kind, pods, "reset", probability=self.probability) as proxies:
-            at = time.time()
-            slots = {
-                p.name: ctx.pending(FaultRecord(self.kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods
-            }
-            healed = _hold(self.duration_s)
-            stats = {name: p.stats() for name, p in proxies.items()}
-        records = []
-        for pod in pods:
-            ev = {
-                "mechanism": "proxy (TCP RST via SO_LINGER 0)",
-                "resets": stats[pod.name].get("resets", 0),
-                "connections": stats[pod.name].get("connections_accepted", 0),
-            }
-            landed = ev["resets"] > 0
-            records.append(
-                ctx.settle(
-                    slots[pod.name],
-                    FaultRecord(
-                        self.kind, pod.label, at, landed, ev, healed, None if landed else "no connection was reset"
-                    ),
-                )
-            )
-        return records
+        return held_through_proxies(
+            ctx,
+            self.kind,
+            self.selector.pick(ctx.platform),
+            self.duration_s,
+            self._judge,
+            mode="reset",
+            probability=self.probability,
+        )
+
+    def _judge(self, pod: Pod, s: dict[str, Any]) -> tuple[bool, dict[str, Any], str | None]:
+        ev = {
+            "mechanism": "proxy (TCP RST via SO_LINGER 0)",
+            "resets": s.get("resets", 0),
+            "connections": s.get("connections_accepted", 0),
+        }
+        landed = ev["resets"] > 0
+        return landed, ev, None if landed else "no connection was reset"
 
 
 @dataclass(frozen=True, slots=True)

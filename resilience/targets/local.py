@@ -118,27 +118,14 @@ class LocalPlatform:
     def rollout(self, action: str = "", body: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET the rollout state, or POST `action` ("" to start, "promote", "abort") to the supervisor."""
         path = "/rollout" + (f"/{action}" if action else "")
-        try:
-            if body is None and not action:
-                resp = httpx.get(self.control_url + path, timeout=5.0)
-            else:
-                resp = httpx.post(self.control_url + path, json=body or {}, timeout=300.0)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc})") from exc
-        data: dict[str, Any] = resp.json()
-        if resp.status_code >= 400:
-            raise UsageError(f"rollout: {data.get('error', resp.text)}")
-        return data
+        if body is None and not action:
+            return _json_request(self.control_url + path, None, 5.0, "the platform supervisor", "rollout", UsageError)
+        return _json_request(
+            self.control_url + path, body or {}, 300.0, "the platform supervisor", "rollout", UsageError
+        )
 
     def _post(self, path: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
-        try:
-            resp = httpx.post(self.control_url + path, json=body, timeout=timeout_s)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"the platform supervisor at {self.control_url} did not answer ({exc})") from exc
-        data: dict[str, Any] = resp.json()
-        if resp.status_code >= 400:
-            raise PlatformError(f"{path}: {data.get('error', resp.text)}")
-        return data
+        return _json_request(self.control_url + path, body, timeout_s, "the platform supervisor", path, PlatformError)
 
     @property
     def network(self) -> dict[str, Any]:
@@ -156,14 +143,9 @@ class LocalPlatform:
         urls: dict[str, str] = self.state.get("pipeline") or {}
         if "cameras" not in urls:
             raise PlatformError("the platform runs no cameras; start it with `resilience platform up --pipeline`")
-        try:
-            resp = httpx.post(urls["cameras"] + "/control", json=settings, timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"the cameras at {urls['cameras']} did not answer ({exc})") from exc
-        data: dict[str, Any] = resp.json()
-        if resp.status_code >= 400:
-            raise PlatformError(f"cameras /control: {data.get('error', resp.text)}")
-        return data
+        return _json_request(
+            urls["cameras"] + "/control", settings, 5.0, "the cameras", "cameras /control", PlatformError
+        )
 
     def stage_metrics(self, stage: str) -> dict[str, float]:
         """A pipeline stage's Prometheus samples (labels kept in the names)."""
@@ -246,3 +228,17 @@ class LocalPlatform:
             if time.monotonic() > deadline:
                 return None
             time.sleep(poll_s)
+
+
+def _json_request(
+    url: str, body: dict[str, Any] | None, timeout_s: float, who: str, what: str, refused: type[Exception]
+) -> dict[str, Any]:
+    """GET (no body) or POST JSON to a platform component; `refused` for its 4xx/5xx answers."""
+    try:
+        resp = httpx.get(url, timeout=timeout_s) if body is None else httpx.post(url, json=body, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise PlatformError(f"{who} at {url} did not answer ({exc})") from exc
+    data: dict[str, Any] = resp.json()
+    if resp.status_code >= 400:
+        raise refused(f"{what}: {data.get('error', resp.text)}")
+    return data
