@@ -7,9 +7,9 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -20,6 +20,10 @@ from resilience import __version__
 from resilience.errors import PlatformError, ResilienceError, UsageError
 from resilience.model import ExitCode
 from resilience.targets import LocalPlatform, default_state_dir, lifecycle
+
+if TYPE_CHECKING:
+    from resilience.cli.live import RunProgress
+    from resilience.engine.operator import Operator
 
 err_console = Console(stderr=True, soft_wrap=True)  # long lines stay whole when piped or grepped
 
@@ -37,6 +41,23 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 def _fail(message: str, code: ExitCode) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(int(code))
+
+
+@contextlib.contextmanager
+def _local_platform(enabled: bool, bar: RunProgress, **up_args: Any) -> Iterator[None]:
+    """With `enabled`, start the local platform unless it runs, and stop it afterwards if it was started here."""
+    state_dir = default_state_dir()
+    started_here = False
+    try:
+        if enabled:
+            started_here = lifecycle.running(state_dir) is None
+            with contextlib.nullcontext() if bar.enabled else err_console.status("starting the reference platform..."):
+                lifecycle.up(state_dir, on_progress=bar.platform, **up_args)
+        yield
+    finally:
+        if started_here:
+            with err_console.status("stopping the reference platform..."):
+                lifecycle.down(state_dir)
 
 
 @contextlib.contextmanager
@@ -117,6 +138,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
+    from resilience.cli.live import RunProgress, progress_enabled
     from resilience.engine.experiment import load_experiment
     from resilience.engine.runner import default_report_dir, run_file
     from resilience.report import render_console
@@ -126,22 +148,14 @@ def run(
         return
     out = Console()
     target_dir = report_dir or default_report_dir(experiment)
-    state_dir = default_state_dir()
-    started_here = False
+    bar = RunProgress(err_console, progress_enabled(err_console, ctx.obj["quiet"], as_json))
     # SIGTERM (a CI job cancelled, `kill`) takes the same path as Ctrl-C: rollbacks run before exit.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with _exit_codes(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}"):
-            if with_platform:
-                load_experiment(experiment)  # bad input fails before anything starts
-                started_here = lifecycle.running(state_dir) is None
-                with err_console.status("starting the reference platform (Triton replicas, HAProxy gateway)..."):
-                    _print_status(lifecycle.up(state_dir))
+    with _exit_codes(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}"), bar.shown():
+        if with_platform:
+            load_experiment(experiment)  # bad input fails before anything starts
+        with _local_platform(with_platform, bar):
             report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
-    finally:
-        if started_here:
-            with err_console.status("stopping the reference platform..."):
-                lifecycle.down(state_dir)
     if as_json:
         from resilience.report import to_dict
 
@@ -168,44 +182,45 @@ def _suite_options(f: Any) -> Any:
 
 
 def _run_suite(
-    suite_file: Path, report_dir: Path | None, with_platform: bool, baseline: Path | None = None, tolerances: Any = None
+    suite_file: Path,
+    report_dir: Path | None,
+    with_platform: bool,
+    quiet: bool,
+    baseline: Path | None = None,
+    tolerances: Any = None,
+    operator: Operator | None = None,
+    load_overrides: dict[str, Any] | None = None,
+    ui: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> None:
-    """Run a suite (optionally gated against a baseline) and exit with its code."""
+    """Run a suite (optionally gated against a baseline, or as a game day) and exit with its code."""
+    from resilience.cli.live import RunProgress, progress_enabled
     from resilience.engine.runner import default_report_dir
     from resilience.engine.suite import aggregate, load_suite, read_baseline, regressions, run_suite
     from resilience.report import write_junit, write_markdown, write_suite_json
 
-    state_dir = default_state_dir()
-    started_here = False
     target_dir = report_dir or default_report_dir(suite_file)
+    bar = RunProgress(err_console, progress_enabled(err_console, quiet, False) and operator is None)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with _exit_codes(f"interrupted; rollbacks ran; partial reports in {target_dir}"):
-            suite = load_suite(suite_file)  # bad input fails before anything starts
-            base = read_baseline(baseline) if baseline else None
-            if with_platform:
-                started_here = lifecycle.running(state_dir) is None
-                profile = suite.platform
-                config = (suite_file.parent / profile.config) if profile.config else None
-                with err_console.status("starting the reference platform for the suite..."):
-                    lifecycle.up(
-                        state_dir,
-                        replicas=profile.replicas,
-                        regions=profile.regions,
-                        pipeline=profile.pipeline,
-                        netns=profile.netns,
-                        config=config,
-                    )
-            result = run_suite(suite_file, target_dir)
-            if base is not None:
-                found = regressions(result, base, tolerances)
-                result = aggregate(
-                    result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found]
-                )
-    finally:
-        if started_here:
-            with err_console.status("stopping the reference platform..."):
-                lifecycle.down(state_dir)
+    with _exit_codes(f"interrupted; rollbacks ran; partial reports in {target_dir}"), bar.shown():
+        suite = load_suite(suite_file)  # bad input fails before anything starts
+        base = read_baseline(baseline) if baseline else None
+        profile = suite.platform
+        with (
+            _local_platform(
+                with_platform,
+                bar,
+                replicas=profile.replicas,
+                regions=profile.regions,
+                pipeline=profile.pipeline,
+                netns=profile.netns,
+                config=(suite_file.parent / profile.config) if profile.config else None,
+            ),
+            ui() if ui else contextlib.nullcontext(),
+        ):
+            result = run_suite(suite_file, target_dir, operator, load_overrides)
+        if base is not None:
+            found = regressions(result, base, tolerances)
+            result = aggregate(result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found])
     write_suite_json(result, target_dir / "suite.json")
     reports = [run.report for run in result.runs]
     write_junit(reports, target_dir / "report.xml")
@@ -232,9 +247,10 @@ def _run_suite(
 
 @cli.command()
 @_suite_options
-def suite(suite_file: Path, report_dir: Path | None, with_platform: bool) -> None:
+@click.pass_context
+def suite(ctx: click.Context, suite_file: Path, report_dir: Path | None, with_platform: bool) -> None:
     """Run every experiment of SUITE_FILE in order; aggregated verdict and resilience score."""
-    _run_suite(suite_file, report_dir, with_platform)
+    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"])
 
 
 @cli.command()
@@ -246,7 +262,9 @@ def suite(suite_file: Path, report_dir: Path | None, with_platform: bool) -> Non
 @click.option(
     "--max-budget-increase", type=float, default=10.0, show_default=True, help="Percentage points more budget spent."
 )
+@click.pass_context
 def gate(
+    ctx: click.Context,
     suite_file: Path,
     report_dir: Path | None,
     with_platform: bool,
@@ -263,7 +281,71 @@ def gate(
     from resilience.engine.suite import Tolerances
 
     tol = Tolerances(max_latency_regression / 100, max_budget_increase / 100)
-    _run_suite(suite_file, report_dir, with_platform, baseline, tol)
+    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"], baseline, tol)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the reports [default: reports/<UTC time>-<name>/].",
+)
+@click.option("--with-platform", is_flag=True, help="Start the local reference platform first, stop it after.")
+@click.option(
+    "--web-ui",
+    "web_ui",
+    type=click.IntRange(1024, 65535),
+    default=None,
+    help="Also serve Locust's web UI on 127.0.0.1:PORT while the load runs.",
+)
+@click.option("--yes", is_flag=True, help="Confirm every fault step automatically (an unattended rehearsal).")
+@click.option("--lines", is_flag=True, help="Line output and stdin commands even on a terminal.")
+@click.pass_context
+def gameday(
+    ctx: click.Context,
+    target: Path,
+    report_dir: Path | None,
+    with_platform: bool,
+    web_ui: int | None,
+    yes: bool,
+    lines: bool,
+) -> None:
+    """Run an experiment or a suite as a game day: live dashboard, each fault step confirmed by the operator.
+
+    Keys on a terminal: y confirm the step, s skip it, n write an observer note, a ABORT (interrupts the
+    running fault and rolls back at once), Ctrl-C interrupt. Not on a terminal (or with --lines): status
+    lines on stdout, and one command per line on stdin (y, s, a; any other line is a note).
+    The notes and every decision, with their times, go into the reports.
+    """
+    from resilience.cli.live import GameDay, RunProgress
+    from resilience.engine.operator import Operator
+    from resilience.engine.runner import default_report_dir, run_file
+    from resilience.engine.suite import is_suite
+    from resilience.report import render_console
+
+    target_dir = report_dir or default_report_dir(target)
+    operator = Operator(confirm_all=yes)
+    tty = sys.stdin.isatty() and sys.stdout.isatty() and not lines
+    day = GameDay(operator, target_dir / "gameday.log", tty)
+    overrides = {"web_ui_port": web_ui} if web_ui else {}
+    with _exit_codes("interrupted; rollbacks ran"):
+        suite_file = is_suite(target)  # bad input (a missing or unreadable file) fails here, with exit 2
+    if suite_file:
+        _run_suite(target, target_dir, with_platform, True, operator=operator, load_overrides=overrides, ui=day.running)
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with _exit_codes(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}"):
+        from resilience.engine.experiment import load_experiment
+
+        load_experiment(target)  # bad input fails before anything starts
+        with _local_platform(with_platform, RunProgress(err_console, False)), day.running():
+            report = run_file(target, target_dir, operator=operator, load_overrides=overrides)
+    Console().print(render_console(report))
+    Console().print(
+        f"reports: {target_dir}/ report.html, report.md, report.json, report.xml, gameday.log", highlight=False
+    )
+    sys.exit(int(report.exit_code))
 
 
 def _dry_run(experiment: Path) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
-from chaoslib.exit import exit_gracefully
 
 from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
+from resilience.engine.operator import interrupt_method
 from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
 from resilience.model import StopCondition
@@ -43,7 +43,9 @@ def before_experiment_control(
 ) -> None:
     run = session.current()
     try:
-        spec = LoadSpec.model_validate({k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS})
+        spec = LoadSpec.model_validate(
+            {k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS} | run.load_overrides
+        )
         run.run_slos = list(arguments.get("slos", []))
         run.stop_conditions = [StopCondition.model_validate(c) for c in arguments.get("stop_when", [])]
         if run.catalogue is None:
@@ -60,7 +62,9 @@ def before_experiment_control(
             log_path=run.work_dir / "locust.log",
         )
         run.load, run.load_spec = generator, spec
+        run.step, run.step_started, run.step_expected_s = "load warm-up", time.time(), spec.warmup_s + 1.0
         generator.start()
+        run.step = run.step_started = run.step_expected_s = None
         run.measure_from = run.phase_started = time.time()
         run.sampler = threading.Event()
         threading.Thread(target=run.sample_readiness, args=(run.sampler,), name="readiness", daemon=True).start()
@@ -97,7 +101,7 @@ def _watch(run: session.RunSession, done: threading.Event) -> None:
                 run.stopped_by = why
                 log.warning("stop condition: %s; aborting the method and rolling back", why)
                 # SIGUSR1 to this process: chaoslib interrupts the running activity and plays the rollbacks
-                exit_gracefully()
+                interrupt_method(run)
                 return
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from typing import Any
 from resilience import __version__
 from resilience.engine import session
 from resilience.engine.experiment import load_experiment
+from resilience.engine.operator import Operator
 from resilience.engine.session import RunSession
 from resilience.engine.verdict import assemble
 from resilience.errors import PlatformError, UsageError
@@ -24,6 +26,9 @@ from resilience.slo import evaluate_all, seconds, window
 from resilience.targets import LocalPlatform
 
 log = logging.getLogger(__name__)
+
+TIMELINE_CONTROL = {"resilience-timeline": {"provider": {"type": "python", "module": "resilience.ctk.timeline"}}}
+"""A chaoslib global control: the run's phase and steps, and the game-day operator's gate before each fault."""
 
 STRATEGIES = ("default", "before-method-only", "after-method-only", "during-method-only", "continuous")
 
@@ -37,8 +42,19 @@ def default_report_dir(experiment_path: Path, root: Path = Path("reports")) -> P
     return root / f"{stamp}-{slug(experiment_path.stem)}"
 
 
-def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_s: float = 2.0) -> RunReport:
-    """Validate and run the experiment at `path`; write journal.json and report.json into `report_dir`."""
+def run_file(
+    path: Path,
+    report_dir: Path,
+    strategy: str = "default",
+    frequency_s: float = 2.0,
+    operator: Operator | None = None,
+    load_overrides: dict[str, Any] | None = None,
+) -> RunReport:
+    """Validate and run the experiment at `path`; write journal.json and report.json into `report_dir`.
+
+    With an `operator` (game days) every action of the method waits for the operator's decision.
+    """
+    from chaoslib.control import load_global_controls
     from chaoslib.experiment import run_experiment
     from chaoslib.types import Schedule, Strategy
 
@@ -47,9 +63,20 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
     experiment, catalogue = load_experiment(path)
     _preflight(experiment)
     report_dir.mkdir(parents=True, exist_ok=True)
-    run = session.begin(RunSession(experiment_path=path.resolve(), work_dir=report_dir.resolve(), catalogue=catalogue))
+    run = session.begin(
+        RunSession(
+            experiment_path=path.resolve(),
+            work_dir=report_dir.resolve(),
+            catalogue=catalogue,
+            title=str(experiment.get("title", "")),
+            load_overrides=dict(load_overrides or {}),
+        )
+    )
+    if operator is not None:
+        operator.attach(run)
     journal: dict[str, Any] = {}
     try:
+        load_global_controls({"controls": copy.deepcopy(TIMELINE_CONTROL)})  # chaoslib unloads them after the run
         journal = run_experiment(
             experiment,
             # "always": rollbacks also run after an interrupt or a failed baseline; a fault never outlives its run.
@@ -62,6 +89,7 @@ def run_file(path: Path, report_dir: Path, strategy: str = "default", frequency_
         journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
         raise
     finally:
+        run.phase, run.step = "done", None
         session.end()
         _undo_leftovers(run)
         report = _finish(journal, run, report_dir)

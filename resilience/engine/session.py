@@ -11,11 +11,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
-from resilience.model import FaultRecord, ReadinessSample, SLOResult, SLOSpec, StopCondition
+from resilience.model import EventKind, FaultRecord, ReadinessSample, RunEvent, SLOResult, SLOSpec, StopCondition
 from resilience.targets import LocalPlatform
+
+if TYPE_CHECKING:
+    from resilience.engine.operator import Operator
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ class RunSession:
     work_dir: Path
     """Where the generator's log and other run artefacts go (the report dir under `resilience run`)."""
     catalogue: dict[str, SLOSpec] | None = None
+    title: str = ""
     run_slos: list[str] = field(default_factory=list)
     """SLOs judged over the whole run (the load control's `slos` argument)."""
     load: LoadGenerator | None = None
@@ -54,7 +59,29 @@ class RunSession:
     """Pod readiness sampled while the load runs (for the report's timeline)."""
     dry_run: bool = False
     """Actions only say what they would hit (`resilience run --dry-run`)."""
+    load_overrides: dict[str, Any] = field(default_factory=dict)
+    """LoadSpec fields the command line sets over the experiment's (e.g. the game day's Locust web UI port)."""
+    operator: Operator | None = None
+    """Game days: the person who confirms each fault step and may abort (None: nobody is asked)."""
+    events: list[RunEvent] = field(default_factory=list)
+    """The run's timeline: steps, operator decisions, observer notes."""
+    phase: str = "setup"
+    """setup, steady-state, method, rollbacks: where chaoslib is now (the timeline control keeps it)."""
+    step: str | None = None
+    """The activity running now, if any."""
+    step_started: float | None = None
+    step_expected_s: float | None = None
+    """How long the current step should take (its duration_s and pauses), when it says."""
+    aborted_by: str | None = None
+    """Set when the operator aborted the run: who, when, during what."""
+    skipped: list[str] = field(default_factory=list)
+    """Method steps the operator chose not to run (their faults were not tested)."""
     _platform: LocalPlatform | None = None
+
+    def record(self, kind: EventKind, text: str, at: float | None = None) -> RunEvent:
+        event = RunEvent(time.time() if at is None else at, kind, text)
+        self.events.append(event)  # list.append is atomic: the UI thread and chaoslib's may both record
+        return event
 
     def platform(self, state_dir: Path | None = None) -> LocalPlatform:
         if self._platform is None or (state_dir and self._platform.state_dir != state_dir):
@@ -88,6 +115,12 @@ def begin(session: RunSession) -> RunSession:
     with _lock:
         _current = session
     return session
+
+
+def peek() -> RunSession | None:
+    """The open session if there is one (for displays: never creates one)."""
+    with _lock:
+        return _current
 
 
 def current() -> RunSession:

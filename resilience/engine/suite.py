@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from resilience.engine.operator import Operator
 from resilience.engine.runner import run_file, slug
 from resilience.errors import ExperimentError, UsageError
 from resilience.model import ExitCode, RunReport, SuiteReport, SuiteRun, Verdict
@@ -77,27 +78,60 @@ def experiment_score(report: RunReport) -> float:
     return sum(r.verdict is Verdict.PASS for r in report.slos) / len(report.slos)
 
 
-def aggregate(name: str, runs: list[SuiteRun], extra_reasons: list[str] | None = None) -> SuiteReport:
-    """The suite's verdict: the worst exit code of its runs (1 too for any extra reason, e.g. a regression)."""
-    weights = sum(r.weight for r in runs) or 1.0
+def aggregate(
+    name: str, runs: list[SuiteRun], extra_reasons: list[str] | None = None, not_run_weight: float = 0.0
+) -> SuiteReport:
+    """The suite's verdict: the worst exit code of its runs (1 too for any extra reason, e.g. a regression).
+
+    Experiments that were not run (an aborted game day) count with score 0 through `not_run_weight`, and
+    make the verdict an abort (3).
+    """
+    weights = (sum(r.weight for r in runs) + not_run_weight) or 1.0
     score = 100.0 * sum(r.weight * experiment_score(r.report) for r in runs) / weights
     reasons = [f"{Path(r.path).name}: {reason}" for r in runs for reason in r.report.reasons]
     reasons += extra_reasons or []
     codes = [r.report.exit_code for r in runs]
     code = ExitCode.FAULT_OR_ABORT if ExitCode.FAULT_OR_ABORT in codes else ExitCode(max(codes, default=0))
+    if not_run_weight:
+        code = ExitCode.FAULT_OR_ABORT
     if extra_reasons and code == ExitCode.OK:
         code = ExitCode.SLO_FAILED
     return SuiteReport(name, tuple(runs), round(score, 1), code, tuple(reasons))
 
 
-def run_suite(path: Path, report_dir: Path) -> SuiteReport:
-    """Run every experiment of the suite in order (all of them, even after a failure) into `report_dir`."""
+def is_suite(path: Path) -> bool:
+    """True when `path` holds a suite (a mapping with `experiments`), False for an experiment."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror}); give the path of an experiment or a suite") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML or JSON ({exc}); fix the syntax") from exc
+    return isinstance(doc, dict) and "experiments" in doc and "method" not in doc
+
+
+def run_suite(
+    path: Path, report_dir: Path, operator: Operator | None = None, load_overrides: dict[str, Any] | None = None
+) -> SuiteReport:
+    """Run every experiment of the suite in order (all of them, even after a failure) into `report_dir`.
+
+    A game day's `operator` confirms each fault step; once they abort, the experiments left are not run
+    (and score 0).
+    """
     suite = load_suite(path)
-    runs = []
+    runs: list[SuiteRun] = []
     for i, entry in enumerate(suite.experiments, 1):
+        if operator is not None and operator.aborted:
+            left = suite.experiments[i - 1 :]
+            reason = f"the game day was aborted: {len(left)} experiment(s) not run ({', '.join(e.path for e in left)})"
+            return aggregate(suite.name, runs, [reason], not_run_weight=sum(e.weight for e in left))
         exp_path = (path.parent / entry.path).resolve()
         log.info("suite %s: experiment %d/%d %s", suite.name, i, len(suite.experiments), entry.path)
-        report = run_file(exp_path, report_dir / f"{i:02d}-{slug(exp_path.stem)}")
+        if operator is not None:
+            operator.label = f"{i}/{len(suite.experiments)} {entry.path}"
+        report = run_file(
+            exp_path, report_dir / f"{i:02d}-{slug(exp_path.stem)}", operator=operator, load_overrides=load_overrides
+        )
         runs.append(SuiteRun(entry.path, entry.weight, report))
     return aggregate(suite.name, runs)
 

@@ -41,6 +41,9 @@ def decide(
 ) -> tuple[RunStatus, ExitCode, list[str]]:
     """Return (status, exit code, reasons). Precedence: abort, baseline, fault, deviation, SLOs."""
     reasons: list[str] = []
+    if run.aborted_by:  # a game day's operator pulled the plug: nothing was judged to the end
+        reasons.append(f"{run.aborted_by}; rollbacks ran")
+        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, reasons
     if run.stopped_by:  # the SLO burned too fast while the fault was on: a failed release, not a broken tool
         reasons.append(f"a stop condition aborted the method ({run.stopped_by}); rollbacks ran")
         return RunStatus.ABORTED, ExitCode.SLO_FAILED, reasons
@@ -68,6 +71,7 @@ def decide(
             reasons.append(
                 f"action {entry['activity'].get('name')!r} failed: {(entry.get('exception') or ['?'])[-1].strip()}"
             )
+    reasons += [f"the operator skipped {step!r}: its fault was not tested" for step in run.skipped]
     for fault in run.faults:
         if not fault.landed:
             reasons.append(f"fault {fault.kind.value} on {fault.target} has no evidence it landed: {fault.error}")
@@ -121,6 +125,7 @@ def assemble(
         timeline=timeline,
         readiness=tuple(run.readiness),
         experiment=experiment,
+        events=tuple(sorted(run.events, key=lambda e: e.at)),
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from resilience.faults.ledger import Ledger
 from resilience.model import FaultRecord
+from resilience.model.faults import PENDING
 from resilience.targets import LocalPlatform
 
 
@@ -37,7 +38,7 @@ class FaultContext:
     def pending(self, record: FaultRecord) -> int:
         """Enter a record that is not verified yet; return its slot."""
         if record.error is None:  # what the report says if the run is interrupted before `settle`
-            record = replace(record, error="interrupted before the evidence was collected")
+            record = replace(record, error=PENDING)
         self.records.append(record)
         return len(self.records) - 1
 

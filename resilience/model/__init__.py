@@ -1,14 +1,23 @@
 """Plain typed data shared by every layer: measurements, SLO specs and results, faults, reports."""
 
-from resilience.model.enums import Budgeting, ExitCode, FaultKind, RunStatus, SLIKind, Verdict
+from resilience.model.enums import Budgeting, EventKind, ExitCode, FaultKind, RunStatus, SLIKind, Verdict
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
-from resilience.model.report import HypothesisCheck, ReadinessSample, RunReport, SuiteReport, SuiteRun, TimePoint
+from resilience.model.report import (
+    HypothesisCheck,
+    ReadinessSample,
+    RunEvent,
+    RunReport,
+    SuiteReport,
+    SuiteRun,
+    TimePoint,
+)
 from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
 __all__ = [
     "Budgeting",
+    "EventKind",
     "ExitCode",
     "FaultKind",
     "FaultRecord",
@@ -16,6 +25,7 @@ __all__ = [
     "HypothesisCheck",
     "LoadSummary",
     "ReadinessSample",
+    "RunEvent",
     "RunReport",
     "RunStatus",
     "SLIKind",

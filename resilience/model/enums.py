@@ -50,6 +50,17 @@ class FaultKind(enum.StrEnum):
     CORRUPT_FRAMES = "corrupt-frames"
 
 
+class EventKind(enum.StrEnum):
+    """What a timeline event records: the engine's steps, the operator's decisions, observers' notes."""
+
+    STEP = "step"
+    STEP_END = "step-end"
+    CONFIRMED = "confirmed"
+    SKIPPED = "skipped"
+    ABORT = "abort"
+    NOTE = "note"
+
+
 class Budgeting(enum.StrEnum):
     """OpenSLO budgeting methods."""
 

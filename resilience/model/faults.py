@@ -8,6 +8,9 @@ from typing import Any
 
 from resilience.model.enums import FaultKind
 
+PENDING = "interrupted before the evidence was collected"
+"""The error of a record whose fault is still on (or was interrupted before its evidence was in)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FaultRecord:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.model.enums import ExitCode, RunStatus, Verdict
+from resilience.model.enums import EventKind, ExitCode, RunStatus, Verdict
 from resilience.model.faults import FaultRecord
 from resilience.model.measure import LoadSummary
 from resilience.model.slo import SLOResult
@@ -41,6 +41,15 @@ class ReadinessSample:
 
 
 @dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One moment of the run's timeline: a step began or ended, the operator decided, an observer wrote a note."""
+
+    at: float
+    kind: EventKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunReport:
     title: str
     experiment_path: str
@@ -62,6 +71,8 @@ class RunReport:
     readiness: tuple[ReadinessSample, ...] = ()
     experiment: dict[str, Any] = field(default_factory=dict)
     """The experiment as run (Chaos Toolkit dict), for the HTML report."""
+    events: tuple[RunEvent, ...] = ()
+    """Steps, operator decisions and observer notes, in time order (game days fill in the last two)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from resilience.model import FaultKind, RunReport, Verdict
+from resilience.model import EventKind, FaultKind, RunReport, Verdict
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -80,6 +80,14 @@ def render_console(report: RunReport) -> RenderableType:
                 f"achieved of {ld.target_rps:g} over {ld.duration_s:.1f} s; schedule lag p99 {lag}"
             )
         )
+    said = [e for e in report.events if e.kind not in (EventKind.STEP, EventKind.STEP_END)]
+    if said:
+        timeline = Table(title="Operator decisions and observer notes", title_justify="left")
+        for col in ("when", "what", ""):
+            timeline.add_column(col, overflow="fold")
+        for e in said:
+            timeline.add_row(f"+{e.at - report.started_at:.1f} s", e.kind.value, e.text)
+        parts.append(timeline)
     verdict_line = Text(
         f"verdict: {report.verdict.value.upper()} (exit {int(report.exit_code)}, {report.status.value})",
         style=_STYLE[report.verdict],

@@ -13,9 +13,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from resilience.model import RunReport, SLIKind, TimePoint
+from resilience.model import EventKind, RunReport, SLIKind, TimePoint
 
 W, H, PAD = 880, 220, 44
+MARKED = (EventKind.CONFIRMED, EventKind.SKIPPED, EventKind.ABORT, EventKind.NOTE)
+"""Operator decisions and observer notes are drawn on the charts as vertical lines."""
 _COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700", "error": "#8250df"}
 
 
@@ -53,6 +55,12 @@ def _chart(
             f'<rect class="fault" x="{x(start):.1f}" y="24" width="{max(2.0, x(end) - x(start)):.1f}" height="{H - PAD - 14}">'
             f"<title>{_e(f.kind.value)} on {_e(f.target)}</title></rect>"
         )
+    for ev in report.events:
+        if ev.kind in MARKED and t0 <= ev.at <= t1:
+            parts.append(
+                f'<line class="ev {ev.kind.value}" x1="{x(ev.at):.1f}" x2="{x(ev.at):.1f}" y1="24" y2="{H - PAD + 10}">'
+                f"<title>{_e(ev.kind.value)}: {_e(ev.text)}</title></line>"
+            )
     for i in range(5):  # horizontal grid with values
         v = top * i / 4
         parts.append(f'<line class="g" x1="{PAD}" x2="{W - PAD}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>')
@@ -156,6 +164,16 @@ def render_html(report: RunReport) -> str:
         f"<li>note: {_e(n)}</li>" for n in report.notes
     )
     colour = _COLOURS[report.verdict.value]
+    events = "".join(
+        f'<tr class="{e.kind.value}"><td>+{e.at - report.started_at:.1f} s</td><td>{_e(e.kind.value)}</td><td>{_e(e.text)}</td></tr>'
+        for e in report.events
+        if e.kind is not EventKind.STEP_END
+    )
+    timeline = (
+        f'<h2>Timeline and observer notes</h2><table id="timeline"><tr><th>when</th><th>what</th><th></th></tr>{events}</table>'
+        if events
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(report.title)}</title>
 <style>
@@ -169,6 +187,8 @@ svg {{ display: block; margin: 8px 0 16px; background: #fff; border: 1px solid #
 .g {{ stroke: #eaeef2; }} .fault {{ fill: #cf222e; fill-opacity: 0.12; }} .fl {{ fill: #cf222e; opacity: 0.5; }}
 .v {{ font-weight: 700; }} details {{ margin: 8px 0; }}
 .up {{ fill: #2da44e; }} .down {{ fill: #cf222e; }}
+.ev {{ stroke: #57606a; stroke-dasharray: 3 3; }} .ev.abort {{ stroke: #cf222e; stroke-width: 2; }}
+tr.note td {{ background: #fff8c5; }} tr.abort td {{ background: #ffebe9; font-weight: 600; }}
 </style></head><body>
 <h1>{_e(report.title)}</h1>
 <p class="verdict">{report.verdict.value.upper()} (exit {int(report.exit_code)}, {_e(report.status.value)})</p>
@@ -179,6 +199,7 @@ svg {{ display: block; margin: 8px 0 16px; background: #fff; border: 1px solid #
 <table><tr><th>SLO</th><th>objective</th><th>measured</th><th>samples</th><th>confidence</th><th>budget spent</th><th>TTD / TTR</th><th>verdict</th><th>detail</th></tr>{rows}</table>
 <h2>Faults and their evidence</h2>
 <table><tr><th>fault</th><th>target</th><th>landed</th><th>evidence</th></tr>{faults}</table>
+{timeline}
 <details><summary>Experiment as run ({_e(report.experiment_path)})</summary><pre>{_e(json.dumps(report.experiment, indent=2, default=str))}</pre></details>
 <details><summary>Environment</summary><pre>{_e(json.dumps(report.environment, indent=2, default=str))}</pre></details>
 </body></html>

@@ -24,6 +24,10 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "notes": list(report.notes),
         "timeline": [asdict(p) for p in report.timeline],
         "readiness": [asdict(r) for r in report.readiness],
+        "events": [
+            {"at": e.at, "offset_s": round(e.at - report.started_at, 3), "kind": e.kind.value, "text": e.text}
+            for e in report.events
+        ],
         "started_at": report.started_at,
         "ended_at": report.ended_at,
         "slos": [

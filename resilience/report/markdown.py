@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from resilience.model import RunReport
+from resilience.model import EventKind, RunReport
 
 _ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "error": "💥"}
 
@@ -46,6 +46,10 @@ def to_markdown(report: RunReport) -> str:
             "",
             f"Load: {ld.requests:,} requests, {ld.failures:,} failed, {ld.achieved_rps:.1f} req/s over {ld.duration_s:.1f} s.",
         ]
+    said = [e for e in report.events if e.kind not in (EventKind.STEP, EventKind.STEP_END)]
+    if said:  # game days: what the operator decided and what observers noted, in order
+        lines += ["", "| when | what | |", "| --- | --- | --- |"]
+        lines += [f"| +{e.at - report.started_at:.1f} s | {e.kind.value} | {_cell(e.text)} |" for e in said]
     if report.reasons:
         lines += ["", *[f"- {_cell(r)}" for r in report.reasons]]
     lines += [f"- note: {_cell(n)}" for n in report.notes]

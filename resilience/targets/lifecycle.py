@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -44,8 +45,12 @@ def up(
     regions: int | None = None,
     pipeline: bool = False,
     netns: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> LocalPlatform:
-    """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure."""
+    """Start the supervisor and wait until every pod is ready. Raises PlatformError on failure.
+
+    `on_progress(ready, total)` hears how many pods are ready while it waits (for a progress bar).
+    """
     existing = running(state_dir)
     if existing is not None:
         return existing
@@ -80,6 +85,8 @@ def up(
         platform = running(state_dir)
         if platform is not None:
             pods = platform.pods()
+            if on_progress is not None:
+                on_progress(sum(p.ready for p in pods), len(pods))
             if pods and all(p.ready for p in pods):
                 return platform
         time.sleep(0.2)

@@ -1,0 +1,151 @@
+"""The game-day operator: confirms each fault step, may skip one, may abort the run at any moment, writes notes.
+
+The terminal UI (in `resilience.cli`) calls `confirm`, `skip`, `abort` and `note` from its own threads;
+chaoslib's thread meets the operator in `gate`, called by the timeline control before every method action.
+An abort while a fault runs goes the way a stop condition does: chaoslib's SIGUSR1 handler interrupts the
+activity, the fault undoes itself, the rollbacks run, and the engine undoes whatever they left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from chaoslib.exceptions import InterruptExecution
+
+from resilience.engine.session import RunSession
+from resilience.errors import ResilienceError
+from resilience.faults import Ledger
+from resilience.model import EventKind
+
+log = logging.getLogger("chaostoolkit.resilience")
+
+
+def _leave_now() -> None:
+    """chaoslib's `exit_gracefully`, aimed at the main thread: its handler raises in the running activity.
+
+    A signal sent to the process may be taken by any thread; when another thread takes it, the main
+    thread's sleep (a fault's duration, a pause) is not interrupted and the handler waits until it ends.
+    """
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+
+def interrupt_method(run: RunSession, cut_pause_within_s: float = 60.0) -> None:
+    """Interrupt the running step the way chaoslib's SIGUSR1 handler does, and do not wait out its pause.
+
+    chaoslib (1.44) still sleeps an interrupted activity's `pauses.after` before it plays the rollbacks
+    (its `interrupted` flag is never set). Once the interrupted fault has undone itself (nothing of this run
+    left in the fault ledger) and the same step is still on, a second SIGUSR1 cuts that sleep short.
+    """
+    step = run.step
+    _leave_now()
+
+    def cut_pause() -> None:
+        deadline = time.monotonic() + cut_pause_within_s
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if run.step != step or run.phase != "method":
+                return  # the step ended: the rollbacks are next, leave them alone
+            try:
+                busy = bool(Ledger(run.platform().state_dir / "ledger").active(run_pid=os.getpid()))
+            except ResilienceError:
+                busy = True
+            if not busy and run.step == step and run.phase == "method":
+                log.info("cutting the pause after %r short: its fault is undone", step)
+                _leave_now()
+                return
+
+    if step is not None:
+        threading.Thread(target=cut_pause, name="cut-pause", daemon=True).start()
+
+
+class Operator:
+    """One person (or `--yes`) deciding, for one game day: across every run of a suite."""
+
+    def __init__(self, confirm_all: bool = False) -> None:
+        self.confirm_all = confirm_all
+        """Unattended: every step is confirmed automatically (recorded as such)."""
+        self.run: RunSession | None = None
+        """The run in progress: where decisions and notes are recorded."""
+        self.waiting: str | None = None
+        """The step waiting for a decision, if any."""
+        self.aborted: str | None = None
+        """Why the game day was aborted (it stays aborted: a suite runs nothing more)."""
+        self.label = ""
+        """Where in a suite we are (`2/4 pod-hang.yaml`), for displays."""
+        self._cond = threading.Condition()
+        self._decision: EventKind | None = None
+
+    def attach(self, run: RunSession) -> None:
+        with self._cond:
+            self.run, self.waiting, self._decision = run, None, None
+        run.operator = self
+
+    def gate(self, step: str) -> bool:
+        """Block until the operator decides on `step`: True to run it, False to skip it; abort raises."""
+        if self.confirm_all and not self.aborted:
+            self._record(EventKind.CONFIRMED, f"{step} (confirmed automatically: --yes)")
+            return True
+        with self._cond:
+            self.waiting, self._decision = step, None
+            log.warning("waiting for the operator to confirm step %r", step)
+            while self._decision is None and self.aborted is None:
+                self._cond.wait(0.2)
+            decision, self.waiting = self._decision, None
+        if self.aborted is not None:
+            raise InterruptExecution(f"aborted by the operator before {step!r}")
+        return decision is EventKind.CONFIRMED
+
+    def confirm(self) -> bool:
+        """Run the waiting step. False when nothing is waiting."""
+        return self._decide(EventKind.CONFIRMED)
+
+    def skip(self) -> bool:
+        """Do not run the waiting step (the run then cannot pass: its fault was not tested)."""
+        return self._decide(EventKind.SKIPPED)
+
+    def _decide(self, decision: EventKind) -> bool:
+        with self._cond:
+            if self.waiting is None or self._decision is not None:
+                return False
+            self._decision = decision
+            self._record(decision, self.waiting)
+            self._cond.notify_all()
+            return True
+
+    def abort(self, why: str = "the operator pressed abort") -> None:
+        """Stop now: interrupt the running step (its fault undoes itself) and play the rollbacks."""
+        with self._cond:
+            if self.aborted is not None:
+                return
+            run = self.run
+            where = (run.step or run.phase) if run else "between runs"
+            self.aborted = f"{why} at {time.strftime('%H:%M:%S')} (during {where})"
+            self._record(EventKind.ABORT, self.aborted)
+            if run is not None:
+                run.aborted_by = self.aborted
+            waiting = self.waiting is not None
+            self._cond.notify_all()
+        if waiting or run is None:
+            return  # `gate` raises in chaoslib's thread, or no run is in progress
+        if run.phase in ("setup", "rollbacks", "done"):
+            # before chaoslib runs (no SIGUSR1 handler yet) the timeline control raises at the next activity;
+            # after the method the rollbacks are already running and must not be interrupted
+            log.warning(
+                "abort: %s", "the rollbacks are already running" if run.phase != "setup" else "at the next step"
+            )
+            return
+        log.warning("abort: interrupting %s and rolling back", run.step or run.phase)
+        interrupt_method(run)
+
+    def note(self, text: str) -> None:
+        text = text.strip()
+        if text:
+            self._record(EventKind.NOTE, text)
+
+    def _record(self, kind: EventKind, text: str) -> None:
+        if self.run is not None:
+            self.run.record(kind, text)
