@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -181,9 +181,9 @@ class GameDay:
             slos.add_row(r.name, r.objective, r.measured_text if r.samples else "-", _slo_cell(r))
         pts = view.per_second
         spark = Table(title="last 60 s", title_justify="left", expand=True, show_header=False)
-        spark.add_column("")
-        spark.add_column("", no_wrap=True)
-        spark.add_column("", justify="right")
+        spark.add_column("", no_wrap=True, min_width=8)
+        spark.add_column("", no_wrap=True, overflow="crop")
+        spark.add_column("", justify="right", no_wrap=True, min_width=6)
         p99 = view.p99_ms
         spark.add_row("req/s", sparkline([p.total for p in pts]), f"{view.rps or 0:.0f}")
         spark.add_row(
@@ -271,31 +271,47 @@ class GameDay:
         print(text, flush=True)
 
     def _read_lines(self) -> None:
-        """stdin commands, one per line: y (confirm), s (skip), a (abort); anything else is an observer note."""
-        stream: IO[str] = sys.stdin
-        for line in stream:
-            text = line.strip()
-            command = text.lower()
-            if not text:
+        """stdin commands, one per line: y (confirm), s (skip), a (abort); anything else is an observer note.
+
+        Read with select and os.read, not `for line in sys.stdin`: a thread blocked inside the buffered
+        reader holds its lock, and the interpreter then cannot finish at exit while stdin stays open.
+        """
+        fd, pending = sys.stdin.fileno(), ""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
                 continue
-            if command in ("y", "yes"):
-                self._out("confirmed" if self.operator.confirm() else "nothing to confirm right now")
-            elif command in ("s", "skip"):
-                self._out("skipped" if self.operator.skip() else "nothing to skip right now")
-            elif command in ("a", "abort"):
-                self.operator.abort("the operator typed abort")
-            else:
-                self.operator.note(text.removeprefix("note ").removeprefix("n "))
-            if self._stop.is_set():
+            data = os.read(fd, 4096).decode(errors="replace")
+            if not data:
+                self._stdin_closed = True
                 return
-        self._stdin_closed = True
+            pending += data
+            while "\n" in pending:
+                line, pending = pending.split("\n", 1)
+                self.command(line)
+
+    def command(self, line: str) -> None:
+        text = line.strip()
+        command = text.lower()
+        if not text:
+            return
+        if command in ("y", "yes"):
+            self._out("confirmed" if self.operator.confirm() else "nothing to confirm right now")
+        elif command in ("s", "skip"):
+            self._out("skipped" if self.operator.skip() else "nothing to skip right now")
+        elif command in ("a", "abort"):
+            self.operator.abort("the operator typed abort")
+        else:
+            self.operator.note(text.removeprefix("note ").removeprefix("n "))
 
     def _print_lines(self) -> None:
-        seen, asked, last_status = 0, None, 0.0
+        seen, asked, last_status, run_started = 0, None, 0.0, None
         while not self._stop.wait(0.25):
             view = current_view(with_pods=False)
             if view is None:
                 continue
+            if view.started_at != run_started:  # the next experiment of a suite: its own events and steps
+                seen, asked, run_started = 0, None, view.started_at
             for e in view.events[seen:]:
                 if e.kind is not EventKind.STEP_END:
                     self._out(f"{_since(view, e.at)} {e.kind.value}: {e.text}")

@@ -1,0 +1,221 @@
+"""Game-day mechanics without a platform: the operator's gate (confirm, skip, abort) across threads, the
+timeline control's view of an experiment, notes typed key by key, sparklines, and how reports carry it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.types import Dry
+
+from resilience.cli.live import GameDay, sparkline
+from resilience.ctk import timeline
+from resilience.engine import session
+from resilience.engine.operator import Operator
+from resilience.engine.session import RunSession
+from resilience.engine.suite import aggregate
+from resilience.engine.verdict import decide
+from resilience.model import EventKind, ExitCode, RunReport, RunStatus, SLIKind, SLOResult, SuiteRun, Verdict
+from resilience.report import to_dict, to_markdown
+from resilience.report.html import render_html
+
+
+def _run(tmp_path: Path) -> RunSession:
+    return RunSession(experiment_path=None, work_dir=tmp_path)
+
+
+def _gate_in_thread(op: Operator, step: str) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            out["ran"] = op.gate(step)
+        except InterruptExecution as exc:
+            out["raised"] = str(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    deadline = time.monotonic() + 5
+    while op.waiting != step:
+        assert time.monotonic() < deadline, "the gate never waited"
+        time.sleep(0.01)
+    return t, out
+
+
+def test_the_gate_waits_for_the_operator_and_records_the_decision(tmp_path: Path) -> None:
+    op, run = Operator(), _run(tmp_path)
+    op.attach(run)
+    assert not op.confirm()  # nothing is waiting yet: a stray key confirms nothing
+    t, out = _gate_in_thread(op, "kill-one-replica")
+    time.sleep(0.3)
+    assert t.is_alive() and out == {}  # still blocked: nobody decided
+    assert op.confirm()
+    t.join(2)
+    assert out == {"ran": True} and op.waiting is None
+    assert [(e.kind, e.text) for e in run.events] == [(EventKind.CONFIRMED, "kill-one-replica")]
+    assert not op.confirm()  # the decision is spent
+
+
+def test_skip_and_abort_while_waiting(tmp_path: Path) -> None:
+    op, run = Operator(), _run(tmp_path)
+    op.attach(run)
+    t, out = _gate_in_thread(op, "partition")
+    assert op.skip()
+    t.join(2)
+    assert out == {"ran": False}
+    t, out = _gate_in_thread(op, "add-latency")
+    op.abort("the operator pressed abort")
+    t.join(2)
+    assert "aborted by the operator before 'add-latency'" in out["raised"]
+    assert run.aborted_by is not None and "during" in run.aborted_by
+    assert [e.kind for e in run.events] == [EventKind.SKIPPED, EventKind.ABORT]
+    with pytest.raises(InterruptExecution):  # aborted stays aborted: no further step runs
+        op.gate("next-step")
+
+
+def test_confirm_all_never_blocks_and_says_so(tmp_path: Path) -> None:
+    op, run = Operator(confirm_all=True), _run(tmp_path)
+    op.attach(run)
+    assert op.gate("kill") is True
+    assert run.events[0].kind is EventKind.CONFIRMED and "automatically" in run.events[0].text
+
+
+def test_abort_before_chaoslib_runs_stops_at_the_next_activity(tmp_path: Path) -> None:
+    """In setup (the load's warm-up) no signal is sent; the timeline control raises at the next activity."""
+    op, run = Operator(), _run(tmp_path)
+    op.attach(run)
+    session.begin(run)
+    try:
+        op.abort()
+        assert run.phase == "setup" and run.aborted_by
+        probe = {"type": "probe", "name": "p99-ok"}
+        with pytest.raises(InterruptExecution):
+            timeline.before_activity_control(probe, experiment={"method": [], "rollbacks": []})
+        rollback = {"type": "action", "name": "undo"}
+        timeline.before_activity_control(rollback, experiment={"method": [], "rollbacks": [rollback]})
+        assert run.phase == "rollbacks" and run.step == "undo"  # rollbacks always run
+    finally:
+        session.end()
+
+
+def test_timeline_control_gates_method_actions_only_and_skips_by_dry_run(tmp_path: Path) -> None:
+    op, run = Operator(), _run(tmp_path)
+    op.attach(run)
+    session.begin(run)
+    hang = {
+        "type": "action",
+        "name": "freeze",
+        "provider": {"type": "python", "module": "resilience.ctk.actions", "func": "hang_pods", "arguments": {}},
+        "pauses": {"after": 30},
+    }
+    probe = {"type": "probe", "name": "p99-ok"}
+    undo = {"type": "action", "name": "undo"}
+    experiment = {"method": [hang, probe], "rollbacks": [undo]}
+    try:
+        timeline.before_activity_control(probe, experiment=experiment)  # a probe in the method: not gated
+        assert run.phase == "method" and run.step == "p99-ok"
+        result: dict[str, Any] = {}
+        t = threading.Thread(
+            target=lambda: result.update(r=timeline.before_activity_control(hang, experiment=experiment))
+        )
+        t.start()
+        deadline = time.monotonic() + 5
+        while op.waiting != "freeze":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        op.skip()
+        t.join(2)
+        assert hang["dry"] is Dry.ACTIONS and run.skipped == ["freeze"]
+        assert run.step_expected_s == 40.0  # hang_pods' default duration_s (10) + the pause after (30)
+        timeline.before_activity_control(undo, experiment=experiment)  # rollbacks are never gated
+        assert run.phase == "rollbacks"
+        status, code, reasons = decide({"status": "completed", "run": [], "rollbacks": []}, run, [], [])
+        assert (status, code) == (RunStatus.FAULT_FAILED, ExitCode.FAULT_OR_ABORT)
+        assert any("skipped 'freeze'" in r for r in reasons)
+    finally:
+        session.end()
+
+
+def test_an_operator_abort_is_an_aborted_run_exit_3(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    run.aborted_by = "the operator pressed abort at 10:00:00 (during freeze)"
+    status, code, reasons = decide({"status": "interrupted", "run": [], "rollbacks": []}, run, [], [])
+    assert (status, code) == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)
+    assert reasons == ["the operator pressed abort at 10:00:00 (during freeze); rollbacks ran"]
+
+
+def test_notes_are_typed_key_by_key(tmp_path: Path) -> None:
+    op, run = Operator(), _run(tmp_path)
+    op.attach(run)
+    day = GameDay(op, tmp_path / "gameday.log", tty=True)
+    for ch in "nspikee\x7f at 12s\r":
+        day.key(ch)
+    for ch in "ndropped\x1b":
+        day.key(ch)
+    assert [(e.kind, e.text) for e in run.events] == [(EventKind.NOTE, "spike at 12s")]
+    assert day.typing is None
+    day.key("y")  # nothing waits: no decision recorded
+    assert len(run.events) == 1 and "nothing to confirm" in day.flash
+
+
+def test_sparkline_scales_to_the_maximum_and_keeps_gaps() -> None:
+    line = sparkline([0, 1, 2, 4, 8, None, 8])
+    assert len(line) == 7 and line[5] == " "
+    assert line[0] == "▁" and line[4] == line[6] == "█"
+    assert list(line[:5]) == sorted(line[:5])  # higher values never get lower blocks
+    assert sparkline([0.0, 0.0]) == "▁▁" and sparkline([]) == ""
+    assert len(sparkline(list(range(100)), width=40)) == 40
+
+
+def _report(events: tuple[Any, ...]) -> RunReport:
+    return RunReport(
+        title="t",
+        experiment_path="e.yaml",
+        started_at=1000.0,
+        ended_at=1060.0,
+        status=RunStatus.ABORTED,
+        verdict=Verdict.ERROR,
+        exit_code=ExitCode.FAULT_OR_ABORT,
+        reasons=(),
+        slos=(),
+        faults=(),
+        load=None,
+        events=events,
+    )
+
+
+def test_reports_carry_the_notes_and_decisions(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    events = (
+        run.record(EventKind.STEP, "method: action freeze", at=1010.0),
+        run.record(EventKind.CONFIRMED, "freeze", at=1010.0),
+        run.record(EventKind.NOTE, "p99 | spiked", at=1012.5),
+        run.record(EventKind.ABORT, "the operator pressed abort", at=1015.0),
+    )
+    report = _report(events)
+    data = to_dict(report)
+    assert [(e["kind"], e["offset_s"]) for e in data["events"]] == [
+        ("step", 10.0),
+        ("confirmed", 10.0),
+        ("note", 12.5),
+        ("abort", 15.0),
+    ]
+    md = to_markdown(report)
+    assert "| +12.5 s | note | p99 \\| spiked |" in md and "method: action freeze" not in md
+    html = render_html(replace(report, timeline=()))
+    assert 'id="timeline"' in html and '<tr class="note"><td>+12.5 s</td>' in html
+
+
+def test_an_aborted_suite_counts_what_it_did_not_run(tmp_path: Path) -> None:
+    slo = SLOResult("availability", SLIKind.AVAILABILITY, ">= 99.9%", 1.0, "ratio", Verdict.PASS, 5000, 0, 5, "")
+    ok = replace(_report(()), status=RunStatus.COMPLETED, verdict=Verdict.PASS, exit_code=ExitCode.OK, slos=(slo,))
+    full = aggregate("s", [SuiteRun("a.yaml", 1.0, ok)])
+    assert full.score == 100.0
+    cut = aggregate("s", [SuiteRun("a.yaml", 1.0, ok)], ["the game day was aborted"], not_run_weight=1.0)
+    assert full.exit_code is ExitCode.OK
+    assert cut.exit_code is ExitCode.FAULT_OR_ABORT and cut.score == pytest.approx(full.score / 2)
