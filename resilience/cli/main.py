@@ -178,6 +178,9 @@ def _suite_options(f: Any) -> Any:
     f = click.option("--with-platform", is_flag=True, help="Start the suite's platform profile first, stop it after.")(
         f
     )
+    f = click.option(
+        "--json", "as_json", is_flag=True, help="Print suite.json to stdout instead of the table (for machines)."
+    )(f)
     return click.argument("suite_file", type=click.Path(path_type=Path, dir_okay=False))(f)
 
 
@@ -191,6 +194,7 @@ def _run_suite(
     operator: Operator | None = None,
     load_overrides: dict[str, Any] | None = None,
     ui: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    as_json: bool = False,
 ) -> None:
     """Run a suite (optionally gated against a baseline, or as a game day) and exit with its code."""
     from resilience.cli.live import RunProgress, progress_enabled
@@ -199,7 +203,7 @@ def _run_suite(
     from resilience.report import write_junit, write_markdown, write_suite_json
 
     target_dir = report_dir or default_report_dir(suite_file)
-    bar = RunProgress(err_console, progress_enabled(err_console, quiet, False) and operator is None)
+    bar = RunProgress(err_console, progress_enabled(err_console, quiet, as_json) and operator is None)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with _exit_codes(f"interrupted; rollbacks ran; partial reports in {target_dir}"), bar.shown():
         suite = load_suite(suite_file)  # bad input fails before anything starts
@@ -225,6 +229,11 @@ def _run_suite(
     reports = [run.report for run in result.runs]
     write_junit(reports, target_dir / "report.xml")
     write_markdown(reports, target_dir / "report.md", header=f"## Suite {result.name}: score {result.score:.1f} / 100")
+    if as_json:
+        from resilience.report import suite_to_dict
+
+        click.echo(json.dumps(suite_to_dict(result), indent=2, default=str))
+        sys.exit(int(result.exit_code))
     out = Console()
     table = Table(title=f"suite {result.name} — resilience score {result.score:.1f} / 100", title_justify="left")
     for col in ("experiment", "weight", "SLOs passed", "verdict", "exit"):
@@ -248,9 +257,9 @@ def _run_suite(
 @cli.command()
 @_suite_options
 @click.pass_context
-def suite(ctx: click.Context, suite_file: Path, report_dir: Path | None, with_platform: bool) -> None:
+def suite(ctx: click.Context, suite_file: Path, report_dir: Path | None, with_platform: bool, as_json: bool) -> None:
     """Run every experiment of SUITE_FILE in order; aggregated verdict and resilience score."""
-    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"])
+    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"], as_json=as_json)
 
 
 @cli.command()
@@ -268,6 +277,7 @@ def gate(
     suite_file: Path,
     report_dir: Path | None,
     with_platform: bool,
+    as_json: bool,
     baseline: Path | None,
     max_latency_regression: float,
     max_budget_increase: float,
@@ -281,7 +291,7 @@ def gate(
     from resilience.engine.suite import Tolerances
 
     tol = Tolerances(max_latency_regression / 100, max_budget_increase / 100)
-    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"], baseline, tol)
+    _run_suite(suite_file, report_dir, with_platform, ctx.obj["quiet"], baseline, tol, as_json=as_json)
 
 
 @cli.command()

