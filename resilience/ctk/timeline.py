@@ -18,10 +18,12 @@ from chaoslib.types import Dry
 from resilience.engine import session
 from resilience.model import EventKind
 
-__all__ = ["CONTROL", "after_activity_control", "before_activity_control", "before_hypothesis_control"]
-
-CONTROL = {"resilience-timeline": {"provider": {"type": "python", "module": __name__}}}
-"""What to hand chaoslib's `load_global_controls`."""
+__all__ = [
+    "after_activity_control",
+    "after_experiment_control",
+    "before_activity_control",
+    "before_hypothesis_control",
+]
 
 
 def before_hypothesis_control(context: dict[str, Any], **arguments: Any) -> None:
@@ -55,6 +57,12 @@ def after_activity_control(context: dict[str, Any], state: Any = None, **argumen
     status = state.get("status", "?") if isinstance(state, dict) else "interrupted"
     run.record(EventKind.STEP_END, f"{context.get('name', '?')}: {status}")
     run.step = run.step_started = run.step_expected_s = None
+
+
+def after_experiment_control(context: dict[str, Any], **arguments: Any) -> None:
+    """The rollbacks are done: nothing may interrupt the run any more."""
+    run = session.current()
+    run.phase, run.step = "done", None
 
 
 def _stop_if_aborted(run: session.RunSession, what: str) -> None:

@@ -30,6 +30,9 @@ def _leave_now() -> None:
     A signal sent to the process may be taken by any thread; when another thread takes it, the main
     thread's sleep (a fault's duration, a pause) is not interrupted and the handler waits until it ends.
     """
+    if not callable(signal.getsignal(signal.SIGUSR1)):
+        log.warning("not interrupting: chaoslib is not running an experiment (its SIGUSR1 handler is not installed)")
+        return  # the default action of SIGUSR1 would kill the toolkit, rollbacks and all
     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
 
 

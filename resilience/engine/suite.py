@@ -52,14 +52,18 @@ class SuiteFile(BaseModel):
     experiments: list[SuiteEntry] = Field(min_length=1)
 
 
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read {what} ({exc.strerror}); check the path") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}; fix the syntax") from exc
+
+
 def load_suite(path: Path) -> SuiteFile:
     """Parse and validate a suite file (its experiments must exist); UsageError names file, field and fix."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the suite ({exc.strerror}); check the path") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
+    raw = _read_yaml(path, "the suite")
     try:
         suite = SuiteFile.model_validate(raw)
     except ValidationError as exc:
@@ -101,12 +105,7 @@ def aggregate(
 
 def is_suite(path: Path) -> bool:
     """True when `path` holds a suite (a mapping with `experiments`), False for an experiment."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror}); give the path of an experiment or a suite") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML or JSON ({exc}); fix the syntax") from exc
+    doc = _read_yaml(path, "the experiment or suite")
     return isinstance(doc, dict) and "experiments" in doc and "method" not in doc
 
 

@@ -219,3 +219,60 @@ def test_an_aborted_suite_counts_what_it_did_not_run(tmp_path: Path) -> None:
     cut = aggregate("s", [SuiteRun("a.yaml", 1.0, ok)], ["the game day was aborted"], not_run_weight=1.0)
     assert full.exit_code is ExitCode.OK
     assert cut.exit_code is ExitCode.FAULT_OR_ABORT and cut.score == pytest.approx(full.score / 2)
+
+
+def test_progress_bars_follow_the_platform_start_and_the_running_step(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from resilience.cli.live import RunProgress, progress_enabled
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    assert progress_enabled(console, quiet=False, as_json=False)
+    assert not progress_enabled(console, quiet=True, as_json=False)
+    assert not progress_enabled(console, quiet=False, as_json=True)
+    assert not progress_enabled(Console(file=io.StringIO()), quiet=False, as_json=False)  # not a terminal
+    bar = RunProgress(console, enabled=True)
+    run = _run(tmp_path)
+    with bar.shown():
+        bar.platform(1, 2)
+        time.sleep(0.3)
+        assert "platform start" in out.getvalue() and "1/2 pods ready" in out.getvalue()
+        run.phase, run.step, run.step_started, run.step_expected_s = "method", "freeze-replica", time.time() - 5, 20.0
+        session.begin(run)
+        try:
+            time.sleep(0.8)
+        finally:
+            session.end()
+    text = out.getvalue()
+    assert "freeze-replica" in text and "method" in text and "5 s" in text
+
+
+def test_interrupting_the_method_signals_the_main_thread_only_while_chaoslib_listens(tmp_path: Path) -> None:
+    import signal as sig
+
+    from resilience.engine.operator import interrupt_method
+
+    run = _run(tmp_path)
+    run.phase, run.step = "method", None
+    previous = sig.signal(sig.SIGUSR1, sig.SIG_DFL)
+    try:
+        interrupt_method(run)  # no handler: SIGUSR1 would kill the process; it is not sent
+        caught: list[str] = []
+
+        def handler(signum: int, frame: Any) -> None:
+            caught.append(threading.current_thread().name)
+            raise InterruptExecution("test")
+
+        sig.signal(sig.SIGUSR1, handler)
+        # sent from another thread (as the key reader does), the signal interrupts the main thread's sleep
+        threading.Timer(0.2, interrupt_method, args=(run,)).start()
+        started = time.monotonic()
+        with pytest.raises(InterruptExecution):
+            time.sleep(5)
+        assert time.monotonic() - started < 2.0
+        assert caught == ["MainThread"]
+    finally:
+        sig.signal(sig.SIGUSR1, previous)
