@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint fmt unit integration bench clean
+.PHONY: install demo gameday test lint fmt unit integration bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/resilience run --with-platform experiments/pod-kill.yaml
+
+# A game day on the same experiment: live dashboard, you confirm the kill (y), note (n), abort (a).
+gameday: $(STAMP)
+	$(BIN)/resilience gameday --with-platform experiments/pod-kill.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check resilience reference_platform tests benchmarks

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from resilience.engine.live import RECENT_S, LiveView, current_view
+from resilience.engine.live import RECENT_S, LiveFeed, LiveView
 from resilience.engine.operator import Operator
 from resilience.model import EventKind, Verdict
 from resilience.model.faults import PENDING
@@ -99,6 +99,7 @@ class GameDay:
         self._stop = threading.Event()
         self._stdin_closed = False
         self._view: LiveView | None = None
+        self._feed = LiveFeed()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -125,7 +126,7 @@ class GameDay:
     # -- the dashboard ---------------------------------------------------------------------------------------
 
     def render(self) -> RenderableType:
-        view = current_view(with_pods=True)
+        view = self._feed.view(with_pods=True)
         if view is not None:
             self._view = view
         view = self._view
@@ -306,8 +307,9 @@ class GameDay:
 
     def _print_lines(self) -> None:
         seen, asked, last_status, run_started = 0, None, 0.0, None
+        feed = LiveFeed()
         while not self._stop.wait(0.25):
-            view = current_view(with_pods=False)
+            view = feed.view(with_pods=False)
             if view is None:
                 continue
             if view.started_at != run_started:  # the next experiment of a suite: its own events and steps
@@ -397,8 +399,9 @@ class RunProgress:
 
     def _follow(self) -> None:
         last_step: str | None = None
+        feed = LiveFeed()
         while not self._stop.wait(0.25):
-            view = current_view(with_pods=False)
+            view = feed.view(with_pods=False)
             if view is None:
                 continue
             self._done("platform")

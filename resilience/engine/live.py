@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from resilience.engine import session
 from resilience.errors import ResilienceError
-from resilience.model import FaultRecord, RunEvent, SLOResult, TimePoint
+from resilience.model import FaultRecord, RunEvent, Slice, SLOResult, TimePoint
 from resilience.slo import evaluate_all, seconds, window
 from resilience.targets import Pod
 
@@ -57,47 +57,86 @@ class LiveView:
         return self.per_second[-1].p99_ms if self.per_second else None
 
 
-def snapshot(run: session.RunSession, with_pods: bool = True) -> LiveView:
-    now = time.time()
-    load, spec = run.load, run.load_spec
-    slices = load.slices() if load is not None else []
-    per_second = seconds([s for s in slices if s.start >= now - HISTORY_S - 2])
-    complete = tuple(p for p in per_second if p.start + 1 <= now - 0.5)[-HISTORY_S:]  # the last one may still fill
-    recent: tuple[SLOResult, ...] = ()
-    if run.catalogue is not None and slices:
-        specs = [run.catalogue[n] for n in run.run_slos if n in run.catalogue]
-        recent = tuple(evaluate_all(specs, window(slices, max(now - RECENT_S, run.measure_from or 0))))
-    pods: tuple[Pod, ...] = ()
-    if with_pods:
-        try:
-            pods = tuple(run.platform().pods())
-        except ResilienceError:
-            pods = ()
-    operator = run.operator
-    return LiveView(
-        title=run.title or (run.experiment_path.name if run.experiment_path else "experiment"),
-        started_at=run.started_at,
-        label=operator.label if operator else "",
-        elapsed_s=now - run.started_at,
-        phase=run.phase,
-        step=run.step,
-        step_elapsed_s=now - run.step_started if run.step_started else None,
-        step_expected_s=run.step_expected_s,
-        waiting=operator.waiting if operator else None,
-        aborted=run.aborted_by or (operator.aborted if operator else None),
-        load_started_at=run.measure_from,
-        warmup_s=spec.warmup_s if spec else 0.0,
-        requests=sum(s.total for s in slices),
-        failures=sum(s.failed for s in slices),
-        per_second=complete,
-        recent=recent,
-        faults=tuple(run.faults),
-        pods=pods,
-        events=tuple(run.events),
-        web_ui=f"http://127.0.0.1:{spec.web_ui_port}" if spec and spec.web_ui_port else None,
-    )
+class LiveFeed:
+    """Snapshots of the open run for one display, cheap enough to take several times a second.
 
+    Merging HDR histograms costs ~0.5 ms per slice: a second whose four slices have all arrived is merged
+    once and kept; the recent SLO status and the pods are refreshed at most once a second.
+    """
 
-def current_view(with_pods: bool = True) -> LiveView | None:
-    run = session.peek()
-    return snapshot(run, with_pods) if run is not None else None
+    def __init__(self, refresh_s: float = 1.0) -> None:
+        self.refresh_s = refresh_s
+        self._run: session.RunSession | None = None
+        self._reset(None)
+
+    def _reset(self, run: session.RunSession | None) -> None:
+        self._run = run
+        self._seconds: dict[int, TimePoint] = {}
+        self._recent: tuple[SLOResult, ...] = ()
+        self._recent_at = 0.0
+        self._pods: tuple[Pod, ...] = ()
+        self._pods_at = 0.0
+
+    def view(self, with_pods: bool = True) -> LiveView | None:
+        run = session.peek()
+        if run is None:
+            return None
+        if run is not self._run:  # the next run of a suite: nothing carries over
+            self._reset(run)
+        return self._snapshot(run, with_pods)
+
+    def _per_second(self, slices: list[Slice], slice_s: float, now: float) -> tuple[TimePoint, ...]:
+        groups: dict[int, list[Slice]] = {}
+        for s in slices:
+            if s.start >= now - HISTORY_S - 2:
+                groups.setdefault(int(s.start), []).append(s)
+        full = max(1, round(1 / slice_s))
+        points = []
+        for second in sorted(groups):
+            if second + 1 > now - 0.5:
+                continue  # still filling
+            point = self._seconds.get(second)
+            if point is None:
+                (point,) = seconds(groups[second])
+                if len(groups[second]) >= full:  # every slice of it is in: it will not change
+                    self._seconds[second] = point
+            points.append(point)
+        return tuple(points[-HISTORY_S:])
+
+    def _snapshot(self, run: session.RunSession, with_pods: bool) -> LiveView:
+        now = time.time()
+        load, spec = run.load, run.load_spec
+        slices = load.slices() if load is not None else []
+        if run.catalogue is not None and slices and now - self._recent_at >= self.refresh_s:
+            specs = [run.catalogue[n] for n in run.run_slos if n in run.catalogue]
+            self._recent = tuple(evaluate_all(specs, window(slices, max(now - RECENT_S, run.measure_from or 0))))
+            self._recent_at = now
+        if with_pods and now - self._pods_at >= self.refresh_s:
+            try:
+                self._pods = tuple(run.platform().pods())
+            except ResilienceError:
+                self._pods = ()
+            self._pods_at = now
+        operator = run.operator
+        return LiveView(
+            title=run.title or (run.experiment_path.name if run.experiment_path else "experiment"),
+            started_at=run.started_at,
+            label=operator.label if operator else "",
+            elapsed_s=now - run.started_at,
+            phase=run.phase,
+            step=run.step,
+            step_elapsed_s=now - run.step_started if run.step_started else None,
+            step_expected_s=run.step_expected_s,
+            waiting=operator.waiting if operator else None,
+            aborted=run.aborted_by or (operator.aborted if operator else None),
+            load_started_at=run.measure_from,
+            warmup_s=spec.warmup_s if spec else 0.0,
+            requests=sum(s.total for s in slices),
+            failures=sum(s.failed for s in slices),
+            per_second=self._per_second(slices, spec.slice_s if spec else 0.25, now) if slices else (),
+            recent=self._recent,
+            faults=tuple(run.faults),
+            pods=self._pods if with_pods else (),
+            events=tuple(run.events),
+            web_ui=f"http://127.0.0.1:{spec.web_ui_port}" if spec and spec.web_ui_port else None,
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from resilience.model.measure import Slice
@@ -58,13 +59,19 @@ class Histogram:
         return float(self.hdr.get_value_at_percentile(q)) / 1000.0
 
     def count_above_ms(self, bound_ms: float) -> int:
-        """How many recorded values exceed `bound_ms` (to HDR precision)."""
-        bound_us = int(bound_ms * 1000)
-        below: int = sum(
-            int(item.count_added_in_this_iter_step)
-            for item in self.hdr.get_recorded_iterator()
-            if item.value_iterated_to <= bound_us
-        )
+        """How many recorded values exceed `bound_ms` (to HDR precision: a bucket that straddles the bound
+        counts as above it, as HDR's recorded-value iterator reports it at its highest equivalent value).
+
+        Sums the counts array with numpy: walking HDR's Python iterator cost ~90 ms per 250 ms slice.
+        """
+        if not self.count:
+            return 0
+        bound_us = max(int(bound_ms * 1000), 0)
+        index = self.hdr.get_counts_array_index(bound_us)
+        if self.hdr.get_highest_equivalent_value(bound_us) > bound_us:
+            index -= 1  # the bound's own bucket also holds values above the bound
+        counts = np.ctypeslib.as_array(self.hdr.counts)
+        below = int(counts[: index + 1].sum()) if index >= 0 else 0
         return self.count - below
 
 

@@ -138,3 +138,22 @@ def test_percentiles_are_not_averaged_across_slices() -> None:
     stalled = make_slice(1, [1_000] * 10 + [500_000] * 20)
     r = evaluate(P99, [calm, stalled])
     assert r.measured == pytest.approx(500.0, rel=1e-2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=0, max_value=70_000_000), min_size=1, max_size=300),
+    bound_ms=st.floats(min_value=0, max_value=70_000, allow_nan=False),
+)
+def test_count_above_matches_hdrs_own_recorded_iterator(values: list[int], bound_ms: float) -> None:
+    """The numpy sum over the counts array agrees with walking HDR's iterator (the reference, ~100x slower)."""
+    h = Histogram()
+    for v in values:
+        h.record(v)
+    bound_us = int(bound_ms * 1000)
+    below = sum(
+        int(item.count_added_in_this_iter_step)
+        for item in h.hdr.get_recorded_iterator()
+        if item.value_iterated_to <= bound_us
+    )
+    assert h.count_above_ms(bound_ms) == h.count - below
