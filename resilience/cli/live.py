@@ -306,32 +306,54 @@ class GameDay:
             self.operator.note(text.removeprefix("note ").removeprefix("n "))
 
     def _print_lines(self) -> None:
-        seen, asked, last_status, run_started = 0, None, 0.0, None
-        feed = LiveFeed()
+        feed, state = LiveFeed(), _LineState()
         while not self._stop.wait(0.25):
-            view = feed.view(with_pods=False)
-            if view is None:
-                continue
-            if view.started_at != run_started:  # the next experiment of a suite: its own events and steps
-                seen, asked, run_started = 0, None, view.started_at
-            for e in view.events[seen:]:
-                if e.kind is not EventKind.STEP_END:
-                    self._out(f"{_since(view, e.at)} {e.kind.value}: {e.text}")
-            seen = len(view.events)
-            if view.waiting and view.waiting != asked:
-                asked = view.waiting
-                if self._stdin_closed:
-                    self.operator.abort(f"stdin is closed: nobody is left to confirm {view.waiting!r}")
-                else:
-                    self._out(f"CONFIRM fault step {view.waiting!r}: type y (run it), s (skip it) or a (abort), Enter")
-            if time.monotonic() - last_status >= STATUS_EVERY_S and view.per_second:
-                last_status = time.monotonic()
-                slos = ", ".join(f"{r.name} {'ok' if r.verdict is not Verdict.FAIL else 'BREACH'}" for r in view.recent)
-                p99 = "-" if view.p99_ms is None else f"{view.p99_ms:.1f} ms"
-                self._out(
-                    f"+{view.elapsed_s:.0f}s {view.label} {_step_text(view)} | {view.rps or 0:.0f} req/s, p99 {p99}, "
-                    f"{view.failures} failed of {view.requests} | {slos}"
-                )
+            try:
+                self._print_tick(feed, state)
+            except Exception as exc:  # noqa: BLE001 - a display must not die silently while a step waits
+                self._out(f"(status line failed: {exc})")
+        self._flush_events(feed, state)  # what the run recorded in its last moments
+
+    def _flush_events(self, feed: LiveFeed, state: _LineState) -> None:
+        run = feed.last_run
+        if run is None:
+            return
+        if run is not state.run:  # the next experiment of a suite: its own events
+            state.run, state.seen = run, 0
+        events = list(run.events)
+        for e in events[state.seen :]:
+            if e.kind is not EventKind.STEP_END:
+                self._out(f"+{e.at - run.started_at:.1f}s {e.kind.value}: {e.text}")
+        state.seen = len(events)
+
+    def _print_tick(self, feed: LiveFeed, state: _LineState) -> None:
+        view = feed.view(with_pods=False)
+        self._flush_events(feed, state)
+        if view is None:
+            return
+        if view.waiting and self._stdin_closed:
+            self.operator.abort(f"stdin is closed: nobody is left to confirm {view.waiting!r}")
+        elif view.waiting and self.operator.gates != state.asked:
+            state.asked = self.operator.gates
+            self._out(f"CONFIRM fault step {view.waiting!r}: type y (run it), s (skip it) or a (abort), Enter")
+        if time.monotonic() - state.last_status >= STATUS_EVERY_S and view.per_second:
+            state.last_status = time.monotonic()
+            slos = ", ".join(f"{r.name} {'ok' if r.verdict is not Verdict.FAIL else 'BREACH'}" for r in view.recent)
+            p99 = "-" if view.p99_ms is None else f"{view.p99_ms:.1f} ms"
+            self._out(
+                f"+{view.elapsed_s:.0f}s {view.label} {_step_text(view)} | {view.rps or 0:.0f} req/s, p99 {p99}, "
+                f"{view.failures} failed of {view.requests} | {slos}"
+            )
+
+
+class _LineState:
+    """What the line printer has shown so far."""
+
+    def __init__(self) -> None:
+        self.run: Any = None
+        self.seen = 0
+        self.asked = 0
+        self.last_status = 0.0
 
 
 @contextlib.contextmanager

@@ -77,6 +77,11 @@ class LiveFeed:
         self._pods: tuple[Pod, ...] = ()
         self._pods_at = 0.0
 
+    @property
+    def last_run(self) -> session.RunSession | None:
+        """The run seen last: still readable after it ended (its final events)."""
+        return self._run
+
     def view(self, with_pods: bool = True) -> LiveView | None:
         run = session.peek()
         if run is None:

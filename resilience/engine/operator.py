@@ -13,9 +13,11 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
 
+from resilience.engine import session
 from resilience.engine.session import RunSession
 from resilience.errors import ResilienceError
 from resilience.faults import Ledger
@@ -36,12 +38,44 @@ def _leave_now() -> None:
     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
 
 
+def _faults_active(run: RunSession) -> bool:
+    try:
+        return bool(Ledger(run.platform().state_dir / "ledger").active(run_pid=os.getpid()))
+    except ResilienceError:
+        return True
+
+
+def guard_interrupts() -> None:
+    """Wrap chaoslib's SIGUSR1 handler (call from the main thread, inside a run) so that it only interrupts
+    a method step: never the rollbacks or the bookkeeping around them, and never a fault that is already
+    undoing itself after a first interrupt. The check runs in the main thread, where the signal lands.
+    """
+    current = signal.getsignal(signal.SIGUSR1)
+    if not callable(current) or getattr(current, "resilience_guard", False):
+        return
+    chaoslib_handler = current
+
+    def guarded(signum: int, frame: Any) -> None:
+        run = session.peek()
+        if run is None or not run.in_step:
+            log.warning("interrupt ignored: no method step is running (rollbacks are never interrupted)")
+            return
+        if run.step_interrupted and _faults_active(run):
+            return  # the first interrupt is being handled: the fault is undoing itself
+        run.step_interrupted = True
+        chaoslib_handler(signum, frame)  # raises SystemExit(20): chaoslib plays the rollbacks
+
+    guarded.resilience_guard = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGUSR1, guarded)
+
+
 def interrupt_method(run: RunSession, cut_pause_within_s: float = 60.0) -> None:
     """Interrupt the running step the way chaoslib's SIGUSR1 handler does, and do not wait out its pause.
 
     chaoslib (1.44) still sleeps an interrupted activity's `pauses.after` before it plays the rollbacks
     (its `interrupted` flag is never set). Once the interrupted fault has undone itself (nothing of this run
-    left in the fault ledger) and the same step is still on, a second SIGUSR1 cuts that sleep short.
+    left in the fault ledger) and the same step is still on, a second SIGUSR1 cuts that sleep short. A
+    signal that arrives too late (the step ended) is ignored by `guard_interrupts`' handler.
     """
     step = run.step
     _leave_now()
@@ -50,13 +84,9 @@ def interrupt_method(run: RunSession, cut_pause_within_s: float = 60.0) -> None:
         deadline = time.monotonic() + cut_pause_within_s
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            if run.step != step or run.phase != "method":
+            if run.step != step or not run.in_step:
                 return  # the step ended: the rollbacks are next, leave them alone
-            try:
-                busy = bool(Ledger(run.platform().state_dir / "ledger").active(run_pid=os.getpid()))
-            except ResilienceError:
-                busy = True
-            if not busy and run.step == step and run.phase == "method":
+            if not _faults_active(run):
                 log.info("cutting the pause after %r short: its fault is undone", step)
                 _leave_now()
                 return
@@ -79,13 +109,21 @@ class Operator:
         """Why the game day was aborted (it stays aborted: a suite runs nothing more)."""
         self.label = ""
         """Where in a suite we are (`2/4 pod-hang.yaml`), for displays."""
+        self.gates = 0
+        """How many times a step has waited (displays prompt once per wait)."""
         self._cond = threading.Condition()
         self._decision: EventKind | None = None
 
     def attach(self, run: RunSession) -> None:
         with self._cond:
             self.run, self.waiting, self._decision = run, None, None
+            run.aborted_by = run.aborted_by or self.aborted  # aborted between two runs of a suite
         run.operator = self
+
+    def detach(self) -> None:
+        """The run is over: a later abort must not be recorded in (or try to interrupt) it."""
+        with self._cond:
+            self.run = None
 
     def gate(self, step: str) -> bool:
         """Block until the operator decides on `step`: True to run it, False to skip it; abort raises."""
@@ -94,10 +132,16 @@ class Operator:
             return True
         with self._cond:
             self.waiting, self._decision = step, None
-            log.warning("waiting for the operator to confirm step %r", step)
-            while self._decision is None and self.aborted is None:
-                self._cond.wait(0.2)
-            decision, self.waiting = self._decision, None
+            self.gates += 1
+        log.warning("waiting for the operator to confirm step %r", step)
+        try:
+            with self._cond:
+                while self._decision is None and self.aborted is None:
+                    self._cond.wait(0.2)
+                decision = self._decision
+        finally:  # a stop condition, Ctrl-C or SIGTERM may end the wait too: nothing is waiting any more
+            with self._cond:
+                self.waiting = None
         if self.aborted is not None:
             raise InterruptExecution(f"aborted by the operator before {step!r}")
         return decision is EventKind.CONFIRMED
@@ -134,12 +178,10 @@ class Operator:
             self._cond.notify_all()
         if waiting or run is None:
             return  # `gate` raises in chaoslib's thread, or no run is in progress
-        if run.phase in ("setup", "rollbacks", "done"):
-            # before chaoslib runs (no SIGUSR1 handler yet) the timeline control raises at the next activity;
-            # after the method the rollbacks are already running and must not be interrupted
-            log.warning(
-                "abort: %s", "the rollbacks are already running" if run.phase != "setup" else "at the next step"
-            )
+        if not run.in_step:
+            # outside a method step (warm-up, steady-state probes, rollbacks) nothing is interrupted: the
+            # timeline control raises before the next activity that is not a rollback
+            log.warning("abort: %s", "the rollbacks are running" if run.phase == "rollbacks" else "at the next step")
             return
         log.warning("abort: interrupting %s and rolling back", run.step or run.phase)
         interrupt_method(run)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chaoslib.run import RunEventHandler
+
 from resilience import __version__
 from resilience.engine import session
 from resilience.engine.experiment import load_experiment
@@ -61,6 +63,8 @@ def run_file(
     if strategy not in STRATEGIES:
         raise UsageError(f"--hypothesis-strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
     experiment, catalogue = load_experiment(path)
+    if operator is not None:
+        _confirmable(path, experiment)
     _preflight(experiment)
     report_dir.mkdir(parents=True, exist_ok=True)
     run = session.begin(
@@ -84,16 +88,54 @@ def run_file(
             experiment_vars=None,
             strategy=Strategy.from_string(strategy),
             schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False),
+            event_handlers=[_Phases(run)],
         )
     except KeyboardInterrupt:
         journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
         raise
+    except SystemExit as exc:  # chaoslib's SIGUSR1 handler fired outside the part of the run that catches it
+        log.error("the run was interrupted outside a step (exit signal %s); undoing what it left", exc.code)
+        journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
     finally:
-        run.phase, run.step = "done", None
+        run.phase, run.step, run.in_step = "done", None, False
+        if operator is not None:
+            operator.detach()
         session.end()
         _undo_leftovers(run)
         report = _finish(journal, run, report_dir)
     return report
+
+
+class _Phases(RunEventHandler):  # type: ignore[misc]
+    """Where chaoslib is, from its own run events (called in the main thread, around the activities)."""
+
+    def __init__(self, run: RunSession) -> None:
+        self.run = run
+
+    def start_hypothesis_before(self, experiment: Any) -> None:
+        self.run.phase = "steady-state"
+
+    def start_method(self, experiment: Any) -> None:
+        self.run.phase = "method"
+
+    def method_completed(self, experiment: Any, state: Any = None) -> None:
+        self.run.phase = "after-method"
+
+    def start_rollbacks(self, experiment: Any) -> None:
+        self.run.phase, self.run.in_step = "rollbacks", False
+
+    def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
+        self.run.phase = "done"
+
+
+def _confirmable(path: Path, experiment: dict[str, Any]) -> None:
+    """A game day confirms each fault step in the main thread: a background action could not be confirmed."""
+    for activity in experiment.get("method") or []:
+        if activity.get("type") == "action" and activity.get("background"):
+            raise UsageError(
+                f"{path}: method action {activity.get('name')!r} has `background: true`; a game day confirms "
+                "each fault step before it runs and cannot confirm one in the background: remove `background`"
+            )
 
 
 def _undo_leftovers(run: RunSession) -> None:

@@ -66,12 +66,16 @@ class RunSession:
     events: list[RunEvent] = field(default_factory=list)
     """The run's timeline: steps, operator decisions, observer notes."""
     phase: str = "setup"
-    """setup, steady-state, method, rollbacks: where chaoslib is now (the timeline control keeps it)."""
+    """setup, steady-state, method, after-method, rollbacks, done: where chaoslib is (from its run events)."""
     step: str | None = None
     """The activity running now, if any."""
     step_started: float | None = None
     step_expected_s: float | None = None
     """How long the current step should take (its duration_s and pauses), when it says."""
+    in_step: bool = False
+    """A method step is running (set and cleared in the main thread): only then may it be interrupted."""
+    step_interrupted: bool = False
+    """The running step was interrupted once already."""
     aborted_by: str | None = None
     """Set when the operator aborted the run: who, when, during what."""
     skipped: list[str] = field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from resilience.cli.live import GameDay, sparkline
 from resilience.ctk import timeline
 from resilience.engine import session
 from resilience.engine.operator import Operator
+from resilience.engine.runner import _Phases
 from resilience.engine.session import RunSession
 from resilience.engine.suite import aggregate
 from resilience.engine.verdict import decide
@@ -85,28 +87,42 @@ def test_confirm_all_never_blocks_and_says_so(tmp_path: Path) -> None:
     assert run.events[0].kind is EventKind.CONFIRMED and "automatically" in run.events[0].text
 
 
-def test_abort_before_chaoslib_runs_stops_at_the_next_activity(tmp_path: Path) -> None:
+def test_abort_outside_a_step_stops_at_the_next_activity_but_never_the_rollbacks(tmp_path: Path) -> None:
     """In setup (the load's warm-up) no signal is sent; the timeline control raises at the next activity."""
     op, run = Operator(), _run(tmp_path)
     op.attach(run)
     session.begin(run)
+    phases = _Phases(run)
     try:
         op.abort()
-        assert run.phase == "setup" and run.aborted_by
-        probe = {"type": "probe", "name": "p99-ok"}
+        assert run.phase == "setup" and run.aborted_by and not run.in_step
+        phases.start_hypothesis_before({})
         with pytest.raises(InterruptExecution):
-            timeline.before_activity_control(probe, experiment={"method": [], "rollbacks": []})
-        rollback = {"type": "action", "name": "undo"}
-        timeline.before_activity_control(rollback, experiment={"method": [], "rollbacks": [rollback]})
+            timeline.before_activity_control({"type": "probe", "name": "p99-ok"})
+        phases.start_rollbacks({})
+        timeline.before_activity_control({"type": "action", "name": "undo"})
         assert run.phase == "rollbacks" and run.step == "undo"  # rollbacks always run
     finally:
         session.end()
+
+
+def _decide_when_waiting(op: Operator, decide: Callable[[], bool]) -> threading.Thread:
+    def wait_then_decide() -> None:
+        deadline = time.monotonic() + 5
+        while op.waiting is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        decide()
+
+    t = threading.Thread(target=wait_then_decide)
+    t.start()
+    return t
 
 
 def test_timeline_control_gates_method_actions_only_and_skips_by_dry_run(tmp_path: Path) -> None:
     op, run = Operator(), _run(tmp_path)
     op.attach(run)
     session.begin(run)
+    phases = _Phases(run)
     hang = {
         "type": "action",
         "name": "freeze",
@@ -114,26 +130,33 @@ def test_timeline_control_gates_method_actions_only_and_skips_by_dry_run(tmp_pat
         "pauses": {"after": 30},
     }
     probe = {"type": "probe", "name": "p99-ok"}
-    undo = {"type": "action", "name": "undo"}
-    experiment = {"method": [hang, probe], "rollbacks": [undo]}
     try:
-        timeline.before_activity_control(probe, experiment=experiment)  # a probe in the method: not gated
-        assert run.phase == "method" and run.step == "p99-ok"
-        result: dict[str, Any] = {}
-        t = threading.Thread(
-            target=lambda: result.update(r=timeline.before_activity_control(hang, experiment=experiment))
-        )
-        t.start()
-        deadline = time.monotonic() + 5
-        while op.waiting != "freeze":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        op.skip()
+        phases.start_method({})
+        timeline.before_activity_control(probe)  # a probe in the method: not gated
+        assert run.step == "p99-ok" and run.in_step and op.gates == 0
+        timeline.after_activity_control(probe, state={"status": "succeeded"})
+        assert not run.in_step and run.step is None
+        t = _decide_when_waiting(op, op.skip)
+        timeline.before_activity_control(hang)  # chaoslib calls it in the main thread: it blocks here
         t.join(2)
-        assert hang["dry"] is Dry.ACTIONS and run.skipped == ["freeze"]
+        assert hang["dry"] is Dry.ACTIONS and run.skipped == ["freeze"] and op.gates == 1
         assert run.step_expected_s == 40.0  # hang_pods' default duration_s (10) + the pause after (30)
-        timeline.before_activity_control(undo, experiment=experiment)  # rollbacks are never gated
-        assert run.phase == "rollbacks"
+        timeline.after_activity_control(hang, state={"status": "succeeded"})
+        assert "dry" not in hang  # asked again if the same activity comes back
+        hang["pauses"] = {"after": "${cooldown}"}  # valid chaoslib, unknown until substituted
+        t = _decide_when_waiting(op, op.confirm)
+        timeline.before_activity_control(hang)
+        t.join(2)
+        assert run.step_expected_s == 10.0 and "dry" not in hang
+        # background steps and the continuous steady-state checks run in chaoslib's pools: not steps
+        other = threading.Thread(target=timeline.before_activity_control, args=({"type": "probe", "name": "bg"},))
+        other.start()
+        other.join(2)
+        assert run.step == "freeze"
+        phases.start_rollbacks({})
+        assert not run.in_step
+        timeline.before_activity_control({"type": "action", "name": "undo"})  # rollbacks are never gated
+        assert op.gates == 2
         status, code, reasons = decide({"status": "completed", "run": [], "rollbacks": []}, run, [], [])
         assert (status, code) == (RunStatus.FAULT_FAILED, ExitCode.FAULT_OR_ABORT)
         assert any("skipped 'freeze'" in r for r in reasons)
@@ -275,4 +298,33 @@ def test_interrupting_the_method_signals_the_main_thread_only_while_chaoslib_lis
         assert time.monotonic() - started < 2.0
         assert caught == ["MainThread"]
     finally:
+        sig.signal(sig.SIGUSR1, previous)
+
+
+def test_the_guarded_handler_interrupts_method_steps_only(tmp_path: Path) -> None:
+    """A late signal (the step ended, the rollbacks run) must not raise: chaoslib would skip the rollbacks."""
+    import signal as sig
+
+    from resilience.engine.operator import guard_interrupts
+
+    def chaoslib_like(signum: int, frame: Any) -> None:
+        raise SystemExit(20)
+
+    previous = sig.signal(sig.SIGUSR1, chaoslib_like)
+    run = _run(tmp_path)
+    session.begin(run)
+    try:
+        guard_interrupts()
+        guard_interrupts()  # idempotent: wraps chaoslib's handler once
+        assert getattr(sig.getsignal(sig.SIGUSR1), "resilience_guard", False)
+        run.in_step = False
+        sig.pthread_kill(threading.main_thread().ident or 0, sig.SIGUSR1)
+        time.sleep(0.05)  # delivered and ignored: nothing raised
+        run.in_step = True
+        with pytest.raises(SystemExit):
+            sig.pthread_kill(threading.main_thread().ident or 0, sig.SIGUSR1)
+            time.sleep(1)
+        assert run.step_interrupted
+    finally:
+        session.end()
         sig.signal(sig.SIGUSR1, previous)
