@@ -388,7 +388,10 @@ class ShadowController:
             "requests": requests,
             "errors": values.get("pipeline_shadow_errors_total", 0.0),
             "dropped": values.get("pipeline_shadow_dropped_total", 0.0),
-            "agreement_ratio": values.get("pipeline_shadow_agreements_total", 0.0) / requests if requests else 0.0,
+            # agreements are counted before requests: one in flight may show as agreements = requests + 1
+            "agreement_ratio": min(1.0, values.get("pipeline_shadow_agreements_total", 0.0) / requests)
+            if requests
+            else 0.0,
         }
 
     def _end(self, state: str, reason: str = "") -> None:

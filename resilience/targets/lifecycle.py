@@ -108,12 +108,14 @@ def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
         try:
             httpx.post(f"{state['control_url']}/shutdown", timeout=2.0)
         except httpx.HTTPError:
-            os.kill(sup_pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it died (and was reaped) since pid_exists
+                os.kill(sup_pid, signal.SIGTERM)
         try:
             psutil.Process(sup_pid).wait(timeout=timeout_s)
         except psutil.TimeoutExpired:
             log.warning("supervisor %d did not stop in %.0f s; killing it", sup_pid, timeout_s)
-            os.kill(sup_pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(sup_pid, signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
     platform_id = state.get("platform_id")
