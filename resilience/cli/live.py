@@ -44,8 +44,8 @@ def sparkline(values: Sequence[float | None], width: int = 40) -> str:
     return "".join(" " if v is None else SPARK[min(len(SPARK) - 1, int(v / top * len(SPARK)))] for v in vals)
 
 
-def _since(view: LiveView, at: float | None) -> str:
-    return "-" if at is None else f"+{at - view.started_at:.1f}s"
+def _since(started_at: float, at: float | None) -> str:
+    return "-" if at is None else f"+{at - started_at:.1f}s"
 
 
 def _step_text(view: LiveView) -> str:
@@ -209,8 +209,8 @@ class GameDay:
             faults.add_row(
                 f.kind.value,
                 f.target,
-                _since(view, f.injected_at),
-                _since(view, f.recovered_at) if f.recovered_at else Text("active", "bold red"),
+                _since(view.started_at, f.injected_at),
+                _since(view.started_at, f.recovered_at) if f.recovered_at else Text("active", "bold red"),
                 Text("yes", "green")
                 if f.landed
                 else Text("pending", "yellow")
@@ -222,7 +222,7 @@ class GameDay:
         events.add_column("", overflow="fold")
         for e in [e for e in view.events if e.kind is not EventKind.STEP_END][-8:]:
             style = {EventKind.NOTE: "yellow", EventKind.ABORT: "bold red", EventKind.SKIPPED: "red"}.get(e.kind, "")
-            events.add_row(_since(view, e.at), Text(f"{e.kind.value}: {e.text}", style))
+            events.add_row(_since(view.started_at, e.at), Text(f"{e.kind.value}: {e.text}", style))
         grid = Table.grid(expand=True, padding=(0, 1))
         grid.add_column(ratio=1)
         grid.add_column(ratio=1)
@@ -323,7 +323,7 @@ class GameDay:
         events = list(run.events)
         for e in events[state.seen :]:
             if e.kind is not EventKind.STEP_END:
-                self._out(f"+{e.at - run.started_at:.1f}s {e.kind.value}: {e.text}")
+                self._out(f"{_since(run.started_at, e.at)} {e.kind.value}: {e.text}")
         state.seen = len(events)
 
     def _print_tick(self, feed: LiveFeed, state: _LineState) -> None:

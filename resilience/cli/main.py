@@ -44,15 +44,21 @@ def _fail(message: str, code: ExitCode) -> None:
 
 
 @contextlib.contextmanager
-def _local_platform(enabled: bool, bar: RunProgress, **up_args: Any) -> Iterator[None]:
-    """With `enabled`, start the local platform unless it runs, and stop it afterwards if it was started here."""
+def _local_platform(
+    enabled: bool, bar: RunProgress | None = None, show: bool = False, **up_args: Any
+) -> Iterator[None]:
+    """With `enabled`, start the local platform unless it runs (its table printed with `show`), and stop it
+    afterwards if it was started here. `bar` shows the pods becoming ready; without one, a spinner."""
     state_dir = default_state_dir()
     started_here = False
     try:
         if enabled:
             started_here = lifecycle.running(state_dir) is None
-            with contextlib.nullcontext() if bar.enabled else err_console.status("starting the reference platform..."):
-                lifecycle.up(state_dir, on_progress=bar.platform, **up_args)
+            shown = bar is not None and bar.enabled
+            with contextlib.nullcontext() if shown else err_console.status("starting the reference platform..."):
+                plat = lifecycle.up(state_dir, on_progress=bar.platform if bar else None, **up_args)
+            if show:
+                _print_status(plat)
         yield
     finally:
         if started_here:
@@ -154,7 +160,7 @@ def run(
     with _exit_codes(f"interrupted; load stopped, rollbacks ran; partial report in {target_dir}"), bar.shown():
         if with_platform:
             load_experiment(experiment)  # bad input fails before anything starts
-        with _local_platform(with_platform, bar):
+        with _local_platform(with_platform, bar, show=not as_json):
             report = run_file(experiment, target_dir, hypothesis_strategy, hypothesis_frequency)
     if as_json:
         from resilience.report import to_dict
@@ -328,7 +334,7 @@ def gameday(
     lines on stdout, and one command per line on stdin (y, s, a; any other line is a note).
     The notes and every decision, with their times, go into the reports.
     """
-    from resilience.cli.live import GameDay, RunProgress
+    from resilience.cli.live import GameDay
     from resilience.engine.operator import Operator
     from resilience.engine.runner import default_report_dir, run_file
     from resilience.engine.suite import is_suite
@@ -349,7 +355,7 @@ def gameday(
         from resilience.engine.experiment import load_experiment
 
         load_experiment(target)  # bad input fails before anything starts
-        with _local_platform(with_platform, RunProgress(err_console, False)), day.running():
+        with _local_platform(with_platform), day.running():
             report = run_file(target, target_dir, operator=operator, load_overrides=overrides)
     Console().print(render_console(report))
     Console().print(

@@ -35,8 +35,6 @@ class LiveView:
     waiting: str | None
     """The step waiting for the operator's decision."""
     aborted: str | None
-    load_started_at: float | None
-    warmup_s: float
     requests: int
     failures: int
     per_second: tuple[TimePoint, ...]
@@ -134,8 +132,6 @@ class LiveFeed:
             step_expected_s=run.step_expected_s,
             waiting=operator.waiting if operator else None,
             aborted=run.aborted_by or (operator.aborted if operator else None),
-            load_started_at=run.measure_from,
-            warmup_s=spec.warmup_s if spec else 0.0,
             requests=sum(s.total for s in slices),
             failures=sum(s.failed for s in slices),
             per_second=self._per_second(slices, spec.slice_s if spec else 0.25, now) if slices else (),
