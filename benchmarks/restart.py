@@ -1,6 +1,6 @@
 """Cold vs warm restart of a SIGKILLed replica: time to ready again, and its first request vs steady p99.
 
-Runs the platform twice (1 region x 2 replicas): without warm spares (the replica reboots: PyTriton,
+Runs the platform twice (1 region x 2 replicas): without warm spares (the replica reboots:
 tritonserver, model load) and with `serving.warm_spares: 1` (a booted standby takes over). Each time it
 kills replica a-0 `--kills` times under 100 req/s of open-loop load, waits for the replacement, then
 times one request sent straight to it (its first) and `--requests` more (the steady p99).

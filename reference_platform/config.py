@@ -37,7 +37,14 @@ class ServingConfig(_Strict):
     model_version: int = Field(1, ge=1, description="version of qc_cnn in the model repository to serve")
     repository: Path | None = Field(None, description="model repository root; default: the packaged one")
     max_batch_size: int = Field(16, ge=1, le=256)
-    queue_delay_us: int = Field(500, ge=0, description="dynamic batcher queue delay; 0 turns the batcher off")
+    dynamic_batching: bool = Field(True, description="Triton's dynamic batcher; false serves one request at a time")
+    queue_delay_us: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="how long the batcher may hold a request for more to join; 0 batches only what already "
+        "queued while the instance was busy (no added latency at low load)",
+    )
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per replica")
     warm_spares: int = Field(0, ge=0, le=4, description="booted standby replicas per region (warm restarts)")
 

@@ -125,7 +125,7 @@ backend {backend_name(proto, region)}
     # roundrobin honours weights exactly (canary shares); leastconn ignores them under light load
     balance roundrobin
     option allbackups
-    # model-level readiness: the server says ready before PyTriton has loaded the model
+    # model-level readiness: the model's own readiness, not the server's
     option httpchk GET /v2/models/qc_cnn/ready
 {_servers(proto, region, backends)}
 """)

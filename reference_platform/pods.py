@@ -1,7 +1,7 @@
 """Pods: each one a process group started by the supervisor, killed and cleaned up as a whole.
 
-A replica is five processes (the PyTriton Python process, tritonserver, the python-backend stub and
-two helpers). Each pod runs in its own session, so its process group is the local stand-in for a
+A replica is tritonserver (the pod's main process: `reference_platform.replica` execs it) and its
+python-backend stub. Each pod runs in its own session, so its process group is the local stand-in for a
 container's cgroup: a kill takes the whole group, and nothing of it survives a restart.
 """
 
@@ -313,8 +313,6 @@ def clean_workspace(pod: ReplicaPod) -> None:
     if pod.workspace is not None:
         shutil.rmtree(pod.workspace, ignore_errors=True)
     if pod.proc is not None:
-        shm = Path("/dev/shm")
-        marker = str(pod.proc.pid)
-        for seg in shm.glob("*") if shm.exists() else []:
-            if marker in seg.name:
-                seg.unlink(missing_ok=True)
+        # the replica names its python backend's segments rsw<pid>_... (see reference_platform.replica)
+        for seg in Path("/dev/shm").glob(f"rsw{pod.proc.pid}_*"):
+            seg.unlink(missing_ok=True)

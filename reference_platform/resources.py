@@ -3,7 +3,7 @@
 Exported by the supervisor's `/metrics` at scrape time:
 
 - `pod_cpu_seconds_total{pod, role, device="cpu"}` and `pod_memory_bytes{pod, role, device="cpu"}`
-  (RSS summed over the pod's process group: PyTriton, tritonserver, the stub...);
+  (RSS summed over the pod's process group: tritonserver and its backend stub);
 - `gpu_present` 1 or 0; with a GPU (NVML), `gpu_utilization_ratio{gpu}` and `gpu_memory_used_bytes{gpu}`.
   Without one nothing pretends: CPU figures are labelled `device="cpu"` and `gpu_present` is 0.
 """

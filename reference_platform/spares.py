@@ -1,6 +1,6 @@
 """Warm spares: replicas booted ahead of need, so a dead replica is replaced in milliseconds.
 
-A replica's restart is dominated by booting PyTriton and tritonserver and loading the model (~3 s
+A replica's restart is dominated by booting tritonserver and loading the model (~3 s
 here, far longer for a large model on a GPU). Nothing of a SIGKILLed process can be reused, so the
 warm start is a standby: the keeper holds `serving.warm_spares` ready replicas per region outside
 the gateway. When a replica dies, the supervisor hands its identity to a ready spare of the same
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("reference_platform.spares")
 
 
-def serving(pod: ReplicaPod, body: bytes, timeout_s: float = 1.0) -> bool:
+def serving(pod: ReplicaPod, body: probes.InferRequest, timeout_s: float = 1.0) -> bool:
     """Ready *and* answering a real inference: a spare whose model says ready but cannot infer (its backend
     stub failed) must never take over a replica's identity."""
     live, ready = probes.probe(pod, timeout_s, body)

@@ -10,8 +10,7 @@ everything is ready, and serves a small JSON control API on loopback:
 - `POST /shutdown` stop everything and exit
 
 Liveness is a real inference (a replica whose backend stub died still answers /v2/health/ready with
-200 while every inference fails); readiness is /v2/models/qc_cnn/ready plus that inference (/v2/health/ready says 200 before
-PyTriton has loaded the model).
+200 while every inference fails); readiness is /v2/models/qc_cnn/ready plus that inference.
 """
 
 from __future__ import annotations
@@ -140,6 +139,7 @@ class Supervisor:
             str(s.max_batch_size),
             "--queue-delay-us",
             str(s.queue_delay_us),
+            *([] if s.dynamic_batching else ["--no-dynamic-batching"]),
             "--threads",
             str(s.threads),
         ]

@@ -76,7 +76,7 @@ def build_slow(folder: Path, factor: int = 8) -> None:
         )
 
 
-def build_inaccurate(folder: Path, noise: float = 0.25, seed: int = 0) -> None:
+def build_inaccurate(folder: Path, noise: float = 0.7, seed: int = 0) -> None:
     """Write folder/model.onnx: packaged v1 with N(0, noise x std) added to every float weight tensor."""
     onnx = _need("onnx")
     from onnx import numpy_helper
@@ -108,7 +108,7 @@ def measure(onnx_file: Path, batch: int = 16, repeats: int = 5) -> dict[str, flo
     return {"accuracy": accuracy, "ms_per_image": round(float(np.median(times)), 3)}
 
 
-def degrade(repository: Path, kind: str = "slow", factor: int = 8, noise: float = 0.25) -> int:
+def degrade(repository: Path, kind: str = "slow", factor: int = 8, noise: float = 0.7) -> int:
     """Add a degraded version to `repository` (seeded with the packaged one if empty); return it."""
     if kind not in ("slow", "inaccurate"):
         raise ValueError(f"kind: {kind!r} is not one of slow, inaccurate")
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repository", type=Path, required=True, help="model repository root to add to")
     parser.add_argument("--kind", choices=("slow", "inaccurate"), default="slow")
     parser.add_argument("--factor", type=int, default=8, help="slow: networks averaged (cost multiple)")
-    parser.add_argument("--noise", type=float, default=0.25, help="inaccurate: noise std / weight std")
+    parser.add_argument("--noise", type=float, default=0.7, help="inaccurate: noise std / weight std")
     args = parser.parse_args(argv)
     try:
         version = degrade(args.repository, args.kind, args.factor, args.noise)

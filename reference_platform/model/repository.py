@@ -1,4 +1,5 @@
-"""A model repository on disk: ROOT/<model>/<version>/{model.onnx, metadata.json}.
+"""A Triton model repository on disk: ROOT/<model>/config.pbtxt, configs/local-cpu.pbtxt and
+ROOT/<model>/<version>/{model.onnx, metadata.json}.
 
 Versions are positive integers; registering writes into a temporary folder and renames it into
 place, so a reader never sees a half-written version.
@@ -13,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from reference_platform.model import MODEL_NAME, REPOSITORY
+
+CONFIG = "config.pbtxt"
+"""Triton's default model config: Triton's own onnxruntime backend on a GPU (the official image)."""
+LOCAL_CONFIG = "configs/local-cpu.pbtxt"
+"""The local overlay (`tritonserver --model-config-name=local-cpu`): the same model on a CPU Python backend."""
 
 
 class ModelRepository:
@@ -44,8 +50,13 @@ class ModelRepository:
         return data
 
     def register(self, onnx_file: Path, metadata: dict[str, Any]) -> int:
-        """Add `onnx_file` as the next version; return it."""
+        """Add `onnx_file` as the next version; return it. A new repository gets the packaged model configs."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        for name in (CONFIG, LOCAL_CONFIG):
+            packaged = REPOSITORY / self.model / name
+            if not (self.folder / name).exists() and packaged != self.folder / name:
+                (self.folder / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(packaged, self.folder / name)
         version = (self.latest() or 0) + 1
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.folder))
         try:

@@ -8,8 +8,9 @@ The validation gate: accuracy on a held-out generated set (seeds never used in t
 <= `--parity-tolerance`). A model that fails either is never registered; the job exits 1.
 
 The network takes camera frames as they come (uint8, N x 64 x 64 x 3) and does its own scaling, so
-clients send 12 KB per image instead of 49 KB of float32. It is sized to cost roughly 1 ms per
-image on one CPU core (~0.23 GFLOP), so that batching and saturation matter.
+clients send 12 KB per image instead of 49 KB of float32. It is sized to cost ~14 M multiply-adds per
+image (0.3-0.9 ms on one CPU core, box-dependent): cheap enough that two replicas and the load generator
+share a slow 2-core box with headroom, heavy enough that batching and saturation still show.
 """
 
 from __future__ import annotations
@@ -43,16 +44,20 @@ def build_model():  # type: ignore[no-untyped-def]
             def block(cin: int, cout: int) -> nn.Sequential:
                 return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
 
+            # Full resolution only for the first conv (cracks are 1-2 px wide), then pool early: ~14 M MACs
+            # per image, about 8x cheaper than the first model (0.23 GFLOP), so one CPU core serves hundreds
+            # of frames per second even on a slow box, and the serving path, not the model, is what gets tested.
             self.features = nn.Sequential(
-                block(3, 24),
-                block(24, 48),
+                block(3, 16),
                 nn.MaxPool2d(2),
-                block(48, 96),
+                block(16, 32),
                 nn.MaxPool2d(2),
-                block(96, 128),
+                block(32, 64),
+                nn.MaxPool2d(2),
+                block(64, 64),
                 nn.AdaptiveAvgPool2d(1),
             )
-            self.head = nn.Linear(128, 2)
+            self.head = nn.Linear(64, 2)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = x.permute(0, 3, 1, 2).float() / 255.0

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from resilience.targets import LocalPlatform, default_state_dir, lifecycle
 if TYPE_CHECKING:
     from resilience.cli.live import RunProgress
     from resilience.engine.operator import Operator
+    from resilience.model.capacity import Capacity
 
 err_console = Console(stderr=True, soft_wrap=True)  # long lines stay whole when piped or grepped
 
@@ -481,6 +483,82 @@ def status(state_dir: Path | None) -> None:
 
 
 @platform.command()
+@click.option("--slo", default="latency-p99", show_default=True, help="The catalogue's latency SLO to hold.")
+@click.option(
+    "--catalogue",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="SLO catalogue [default: $RESILIENCE_SLO_CATALOGUE or probes/slos.yaml].",
+)
+@click.option("--step-s", type=click.FloatRange(2, 60), default=5.0, show_default=True, help="Seconds per rate.")
+@_state_dir_option
+def capacity(slo: str, catalogue: Path | None, step_s: float, state_dir: Path | None) -> None:
+    """Measure the highest rate the running platform serves within a latency SLO, on this box, now.
+
+    Open-loop Poisson load through the gateway climbs 25, 50, 75, 100, 150 ... req/s, `--step-s` seconds a
+    rate, and stops at the first rate whose latency breaks the objective (or that loses requests); the
+    result is kept for `platform status`. Run it before an experiment to learn whether this box can serve
+    the experiment's rate at all.
+    """
+    from resilience.engine import capacity as cap
+    from resilience.engine.catalogue import find_catalogue, load_catalogue
+    from resilience.load import DEFAULT_INPUT, DEFAULT_PAYLOAD
+    from resilience.model import SLIKind
+
+    sd = (state_dir or default_state_dir()).resolve()
+    plat = lifecycle.running(sd)
+    if plat is None:
+        _fail("the local platform is not running; start it with `resilience platform up`", ExitCode.USAGE)
+        return
+    try:
+        path = catalogue or find_catalogue(configured=None)
+        spec = load_catalogue(path).get(slo)
+    except ResilienceError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+        return
+    if spec is None or spec.sli is not SLIKind.LATENCY or spec.percentile is None:
+        _fail(f"--slo {slo}: not a latency SLO in {path}; name one with a percentile, e.g. latency-p99", ExitCode.USAGE)
+        return
+
+    def show(step: Any) -> None:
+        held = "[green]holds[/]" if step.holds else "[red]breaks[/]"
+        err_console.print(
+            f"{step.rate:6.0f} req/s: p{spec.percentile:g} {step.latency_ms} ms, {step.failed} failed of "
+            f"{step.requests}, sent {step.achieved_rps} req/s -> {held}",
+            highlight=False,
+        )
+
+    err_console.print(f"climbing until p{spec.percentile:g} > {spec.objective:g} ms ({slo}, {path})", highlight=False)
+    with tempfile.TemporaryDirectory(prefix="rs-capacity-") as tmp:
+        try:
+            result = cap.measure_capacity(
+                target=plat.gateway_http,
+                model=plat.model,
+                input_name=DEFAULT_INPUT,
+                payload=DEFAULT_PAYLOAD,
+                percentile=spec.percentile,
+                objective_ms=spec.objective,
+                work_dir=Path(tmp),
+                step_s=step_s,
+                on_step=show,
+                platform_id=plat.state.get("platform_id"),
+            )
+        except ResilienceError as exc:
+            _fail(str(exc), ExitCode.FAULT_OR_ABORT)
+            return
+    cap.save(sd, result)
+    click.echo(_capacity_line(result))
+
+
+def _capacity_line(result: Capacity) -> str:
+    p = f"p{result.percentile:g} <= {result.objective_ms:g} ms"
+    if result.held_rps is None:
+        return f"capacity: this box did not hold {p} even at {result.steps[0].rate:g} req/s"
+    broke = f"; broke at {result.breached_rps:g} req/s" if result.breached_rps else " (every rate tried held)"
+    return f"capacity: holds {p} up to {result.held_rps:g} req/s through the gateway on this box{broke}"
+
+
+@platform.command()
 @_state_dir_option
 def down(state_dir: Path | None) -> None:
     """Stop the platform; nothing of it (tritonserver included) is left running."""
@@ -624,6 +702,14 @@ def _print_status(plat: LocalPlatform) -> None:
             last,
         )
     Console().print(table)
+    from resilience.engine import capacity
+
+    measured = capacity.last(plat.state_dir, plat.state.get("platform_id"))
+    click.echo(
+        _capacity_line(measured)
+        if measured
+        else "capacity: not measured yet (`resilience platform capacity` finds the highest rate within the SLO)"
+    )
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.engine.operator import interrupt_method
 from resilience.errors import ResilienceError
-from resilience.load import LoadGenerator, LoadSpec
+from resilience.load import DEFAULT_INPUT, DEFAULT_PAYLOAD, LoadGenerator, LoadSpec
 from resilience.model import StopCondition
 from resilience.slo import evaluate_all, window
 from resilience.slo.stop import tripped
@@ -34,7 +34,6 @@ from resilience.slo.stop import tripped
 # A child of chaoslib's logger, so that `chaos run` shows these lines too (it only configures "chaostoolkit").
 log = logging.getLogger("chaostoolkit.resilience")
 
-DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "model" / "samples.npy"
 _NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name", "stop_when"}
 
 
@@ -58,7 +57,7 @@ def before_experiment_control(
             or (platform.gateway_grpc if spec.protocol == "grpc" else platform.gateway_http),
             payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),
             model=arguments.get("model") or platform.model,
-            input_name=arguments.get("input_name", "images"),
+            input_name=arguments.get("input_name", DEFAULT_INPUT),
             log_path=run.work_dir / "locust.log",
         )
         run.load, run.load_spec = generator, spec

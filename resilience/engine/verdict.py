@@ -36,6 +36,24 @@ def hypothesis_checks(journal: dict[str, Any]) -> list[HypothesisCheck]:
     return checks
 
 
+def _baseline_reasons(failed: str, run: RunSession) -> list[str]:
+    """Why the baseline failed, what this box measured, and what to try next."""
+    reasons = [f"the steady state already failed before any fault ({failed}); the method was not run"]
+    missed = [(label, r) for label, r in run.probe_results if r.verdict is Verdict.FAIL]
+    for label, result in missed:
+        reasons.append(
+            f"baseline measured {label.split(' @ ')[0]}: {result.measured_text} against {result.objective} "
+            f"over {result.samples} requests"
+        )
+    rate = run.load_spec.rate if run.load_spec else None
+    at = f" at {rate:g} req/s" if rate else ""
+    reasons.append(
+        f"the platform did not meet its SLOs{at} before any fault: if this box is slow or busy, measure what it "
+        "serves with `resilience platform capacity`, then lower the load's rate or stop other busy processes"
+    )
+    return reasons
+
+
 def decide(
     journal: dict[str, Any], run: RunSession, slos: list[SLOResult], checks: list[HypothesisCheck]
 ) -> tuple[RunStatus, ExitCode, list[str]]:
@@ -61,11 +79,7 @@ def decide(
     before = [c for c in checks if c.phase == "before"]
     if before and not before[0].met:
         failed = ", ".join(name for name, ok in before[0].probes if not ok)
-        return (
-            RunStatus.BASELINE_FAILED,
-            ExitCode.SLO_FAILED,
-            [f"the steady state already failed before any fault ({failed}); the method was not run"],
-        )
+        return RunStatus.BASELINE_FAILED, ExitCode.SLO_FAILED, _baseline_reasons(failed, run)
     for entry in journal.get("run") or []:
         if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
             reasons.append(

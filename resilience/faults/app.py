@@ -139,11 +139,12 @@ class CameraFault:
         restore = {k: before_settings[k] for k in ("stalled", "corrupt_ratio")}
         target = f"camera(s) {self.stall}" if self.stall else "all cameras"
         entry = ctx.book.record(self.kind, target, [{"op": "camera-control", "settings": restore}])
-        before = self._counts(ctx.platform)
         change: dict[str, Any] = {"stalled": self.stall} if self.stall else {"corrupt_ratio": self.corrupt_ratio}
         try:
             ctx.platform.camera_control(change)
             at = time.time()
+            # counted once the change is in: on a slow box reading two stages' metrics takes longer than a frame
+            before = self._counts(ctx.platform)
             slot = ctx.pending(
                 FaultRecord(self.kind, target, at, False, {"settings": change}, error="not verified yet")
             )

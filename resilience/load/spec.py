@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import enum
 import itertools
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_PAYLOAD = Path(__file__).resolve().parents[2] / "reference_platform" / "model" / "samples.npy"
+"""The reference platform's sample camera frames (uint8, N x 64 x 64 x 3): what the load sends by default."""
+DEFAULT_INPUT = "images"
+"""The reference model's input tensor."""
 
 
 class Arrival(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""A real local platform (PyTriton replicas, HAProxy, supervisor) shared by the integration tests."""
+"""A real local platform (tritonserver replicas, HAProxy, supervisor) shared by the integration tests."""
 
 from __future__ import annotations
 

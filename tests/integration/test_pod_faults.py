@@ -35,7 +35,7 @@ def test_a_short_hang_freezes_the_whole_group_and_sigcont_resumes_it(platform: P
     (rec,) = PodHang(Selector(labels={"name": platform.pods()[0]["name"]}), duration_s=0.8).inject(_ctx(platform))
     assert rec.landed and rec.kind is FaultKind.POD_HANG, rec.evidence
     states = rec.evidence["process_states_after_sigstop"]
-    assert len(states) >= 3 and set(states.values()) == {"T"}  # PyTriton, tritonserver, the stub...
+    assert len(states) >= 2 and set(states.values()) == {"T"}  # tritonserver and its backend stub
     assert rec.evidence["restarted_by_supervisor"] is False
     after = LocalPlatform(platform.state_dir).group_states(pid)
     assert after and "T" not in after.values()  # SIGCONT landed: the same processes run again
@@ -66,7 +66,7 @@ def test_sigterm_with_a_grace_period_lets_the_replica_shut_down(platform: Platfo
     assert rec.landed, rec.evidence
     ended = rec.evidence["exit_seen_by_parent"]
     # it ended well inside the 10 s grace period, so not by the fault's escalation to SIGKILL: either
-    # cleanly (PyTriton maps SIGTERM to a stop) or cut short by the liveness probe while shutting down,
+    # cleanly (tritonserver stops on SIGTERM) or cut short by the liveness probe while shutting down,
     # as a kubelet would
     assert rec.evidence["detected_after_s"] < 10
     assert ended["reason"] in ("exited: code 0", "exited: signal 15") or ended["reason"].startswith("liveness"), ended

@@ -127,6 +127,10 @@ def test_a_baseline_that_already_fails_exits_1_and_injects_nothing(platform: Pla
     assert report["faults"] == []
     assert {p["name"]: p["restarts"] for p in platform.pods()} == restarts_before
     assert "already failed before any fault" in result.stdout
+    # what the box measured, and what to try next
+    measured = next(r for r in report["reasons"] if r.startswith("baseline measured impossible:"))
+    assert "p50 <= 0.001 ms" in measured and " requests" in measured, report["reasons"]
+    assert any("resilience platform capacity" in r for r in report["reasons"]), report["reasons"]
 
 
 def test_a_selector_that_matches_nothing_exits_3(platform: Platform, tmp_path: Path) -> None:
