@@ -2,7 +2,7 @@
 
 Starts a fresh local platform (1 region x 2 replicas) once per setting — Triton's dynamic batcher on with
 each `--delays-us` queue delay (0: batch only what queued while the model ran), and off — and runs the
-capacity search of `resilience platform capacity` (25, 50, 75, 100, 150 ... req/s, `--step-s` a rate,
+capacity search of `resilience platform capacity` (50, 75, 100, 150, 200 ... req/s, >= `--step-s` a rate,
 until p99 through the gateway breaks the bound), then prints the ladders side by side and the ratio of the
 highest holding rates. The load generator shares the machine.
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import numpy as np
 
 from reference_platform import gateway, probes
 from reference_platform.model import INPUT_NAME, MODEL_NAME, ONNX_PATH, SAMPLES_PATH
-from reference_platform.pods import ReplicaPod, child_env, free_port, stop_group
+from reference_platform.pods import ReplicaPod, child_env, clean_workspace, free_port, stop_group
 from resilience.engine.capacity import measure_capacity
 from resilience.load import LoadGenerator, LoadSpec
 from resilience.model import merge_lag, merge_latency
@@ -156,11 +155,11 @@ def measure(kind: str, model: Path, seconds: float, objective_ms: float, work: P
             work_dir=work,
         )
     finally:
-        for proc in procs:
+        for pod, proc in zip(pods, procs, strict=True):
             stop_group(proc, grace_s=8)
+            pod.proc, pod.workspace = proc, work / pod.name
+            clean_workspace(pod)
         stop_group(haproxy, grace_s=3)
-        for pod in pods:
-            shutil.rmtree(work / pod.name, ignore_errors=True)
     return {
         "model ms": model_ms(model),
         "boot s": boot,

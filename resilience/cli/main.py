@@ -490,13 +490,13 @@ def status(state_dir: Path | None) -> None:
     default=None,
     help="SLO catalogue [default: $RESILIENCE_SLO_CATALOGUE or probes/slos.yaml].",
 )
-@click.option("--step-s", type=click.FloatRange(2, 60), default=5.0, show_default=True, help="Seconds per rate.")
+@click.option("--step-s", type=click.FloatRange(2, 60), default=5.0, show_default=True, help="Least seconds per rate.")
 @_state_dir_option
 def capacity(slo: str, catalogue: Path | None, step_s: float, state_dir: Path | None) -> None:
     """Measure the highest rate the running platform serves within a latency SLO, on this box, now.
 
-    Open-loop Poisson load through the gateway climbs 25, 50, 75, 100, 150 ... req/s, `--step-s` seconds a
-    rate, and stops at the first rate whose latency breaks the objective (or that loses requests); the
+    Open-loop Poisson load through the gateway climbs 50, 75, 100, 150, 200 ... req/s, at least `--step-s`
+    seconds and 500 requests a rate, and stops at the first rate whose latency breaks the objective (or that loses requests); the
     result is kept for `platform status`. Run it before an experiment to learn whether this box can serve
     the experiment's rate at all.
     """

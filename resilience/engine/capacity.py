@@ -1,8 +1,9 @@
 """Capacity search: the highest Poisson rate at which a target holds a latency objective, on this box, now.
 
-One open-loop generator steps its rate up through a geometric ladder (`RATES`), `step_s` seconds a rung;
-each rung is judged from the requests whose intended send time fell in its last `step_s - settle_s`
-seconds (so the backlog of a rate change does not count against the next rung), and the search stops at
+One open-loop generator steps its rate up through a geometric ladder (`RATES`), at least `step_s` seconds a
+rung and long enough for `min_samples` requests (a p99 from 100 requests is the second-worst one: noise);
+each rung is judged from the requests whose intended send time fell after its first `settle_s` seconds
+(so the backlog of a rate change does not count against the next rung), and the search stops at
 the first rung that breaks the objective, loses more than `max_error_ratio` of its requests, or was not
 really sent (achieved rate under 90% of the target: the generator was the limit, not the platform).
 """
@@ -22,7 +23,7 @@ from resilience.model.measure import Slice
 
 log = logging.getLogger(__name__)
 
-RATES = (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0)
+RATES = (50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0)
 """The ladder, req/s: ~1.5x a rung, so the answer is within 50% below the true capacity at worst."""
 
 
@@ -88,19 +89,22 @@ def measure_capacity(
     step_s: float = 5.0,
     settle_s: float = 1.0,
     max_error_ratio: float = 0.001,
+    min_samples: int = 500,
     on_step: Callable[[CapacityStep], None] | None = None,
     platform_id: str | None = None,
 ) -> Capacity:
     """Climb `rates` against `target` until a rung breaks `percentile` <= `objective_ms`; return every rung."""
     warmup = 1.0
+    durations = [max(step_s, settle_s + min_samples / rate) for rate in rates]
+    starts = [warmup + sum(durations[:i]) for i in range(len(rates))]
     spec = LoadSpec.model_validate(
         {
             "rate": rates[0],
             "arrival": Arrival.POISSON,
             "shape": Shape.STEP,
-            "steps": [(warmup + i * step_s, r) for i, r in enumerate(rates)],
+            "steps": list(zip(starts, rates, strict=True)),
             "warmup_s": warmup,
-            "max_duration_s": warmup + step_s * len(rates) + 10,
+            "max_duration_s": starts[-1] + durations[-1] + 10,
             "timeout_s": 2.0,
             "concurrency": 256,
         }
@@ -113,7 +117,7 @@ def measure_capacity(
     try:
         t0 = gen.started_at or time.time()
         for i, rate in enumerate(rates):
-            lo, hi = t0 + warmup + i * step_s + settle_s, t0 + warmup + (i + 1) * step_s
+            lo, hi = t0 + starts[i] + settle_s, t0 + starts[i] + durations[i]
             slices = [s for s in gen.wait_until(hi) if lo <= s.start < hi]
             step = judge_step(rate, slices, percentile, objective_ms, max_error_ratio, hi - lo)
             steps.append(step)

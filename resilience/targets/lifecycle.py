@@ -122,6 +122,9 @@ def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
     swept = sweep(str(platform_id)) if platform_id else []
     if platform_id:  # replica workspaces of a supervisor that died before cleaning up (see reference_platform.pods)
         shutil.rmtree(Path(tempfile.gettempdir()) / f"rsw-{str(platform_id)[:12]}", ignore_errors=True)
+    for pid in swept:  # and the python-backend segments of its tritonservers, named rsw<pid>_ by the replica
+        for segment in Path("/dev/shm").glob(f"rsw{pid}_*"):
+            segment.unlink(missing_ok=True)
     network = state.get("network")
     if isinstance(network, dict):  # namespaces of a supervisor that died before cleaning up
         netfilter.delete_namespaces([r["netns"] for r in network.get("regions", {}).values()])

@@ -150,9 +150,9 @@ def running_platform(root: Path, config_text: str | None = None, *up_args: str) 
     if config_text is not None:
         (root / "platform.yaml").write_text(config_text)
         args += ["--config", str(root / "platform.yaml")]
-    up = p.cli("platform", "up", *args)
-    assert up.returncode == 0, up.stderr
     try:
+        up = p.cli("platform", "up", *args)  # inside the try: a failed `up` may still have started something
+        assert up.returncode == 0, up.stderr
         yield p
     finally:
         assert p.cli("platform", "down").returncode == 0

@@ -28,6 +28,8 @@ def test_down_after_the_supervisor_was_killed_sweeps_every_orphan(tmp_path: Path
     time.sleep(0.5)
     orphans = platform_processes(state["platform_id"])
     assert any(proc.name() == "tritonserver" for proc in orphans)  # the kill really left orphans
+    servers = [proc.pid for proc in orphans if proc.name() == "tritonserver"]
+    assert all(list(Path("/dev/shm").glob(f"rsw{pid}_*")) for pid in servers)  # each holds its backend's segment
 
     status = p.cli("platform", "status")
     assert status.returncode == 1 and "not running" in status.stderr
@@ -38,6 +40,7 @@ def test_down_after_the_supervisor_was_killed_sweeps_every_orphan(tmp_path: Path
     assert platform_processes(state["platform_id"]) == []
     assert not any(psutil.pid_exists(proc.pid) for proc in orphans)
     assert not (tmp_path / "platform.json").exists()
+    assert [seg for pid in servers for seg in Path("/dev/shm").glob(f"rsw{pid}_*")] == []
 
 
 def test_up_is_idempotent_and_status_shows_every_pod(platform: Platform) -> None:
