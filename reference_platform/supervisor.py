@@ -267,7 +267,10 @@ class Supervisor:
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)
-        self.stopping.wait()
+        while not self.stopping.wait(2.0):
+            if not (self.state_dir / STATE_FILE).exists():  # nobody can reach or stop this platform any more
+                log.error("%s was removed: stopping the platform", self.state_dir / STATE_FILE)
+                self.stopping.set()
         if self.rollout is not None:
             self.rollout.stop.set()
         for t in list(self.threads.values()):

@@ -84,3 +84,20 @@ def test_status_shows_each_replicas_server_side_p99(platform: Platform) -> None:
     assert all(0 < p["server_p99_ms"] < 1000 for p in pods), pods
     status = platform.cli("platform", "status")
     assert " ms" in status.stdout
+
+
+def test_a_platform_whose_state_was_deleted_stops_itself(tmp_path: Path) -> None:
+    """A removed state dir (a cleaned temp folder) leaves nothing `platform down` could find: it must not run on."""
+    p = Platform(tmp_path, {**os.environ, "RESILIENCE_STATE_DIR": str(tmp_path)})
+    up = p.cli("platform", "up", "--replicas", "1")
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / "platform.json").read_text())
+    assert platform_processes(state["platform_id"])
+    (tmp_path / "platform.json").unlink()
+    supervisor = psutil.Process(state["supervisor_pid"])
+    supervisor.wait(timeout=30)  # it notices within its 2 s check and stops every pod on the way out
+    deadline = time.monotonic() + 10
+    while platform_processes(state["platform_id"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert platform_processes(state["platform_id"]) == []
+    assert "was removed: stopping the platform" in (tmp_path / "logs" / "supervisor.log").read_text()
