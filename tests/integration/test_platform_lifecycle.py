@@ -101,3 +101,23 @@ def test_a_platform_whose_state_was_deleted_stops_itself(tmp_path: Path) -> None
         time.sleep(0.2)
     assert platform_processes(state["platform_id"]) == []
     assert "was removed: stopping the platform" in (tmp_path / "logs" / "supervisor.log").read_text()
+
+
+def test_capacity_is_measured_through_the_gateway_and_shown_in_status(platform: Platform, tmp_path: Path) -> None:
+    """An objective no box can hold breaks at the first rung: measured, saved, shown; nothing passes by default."""
+    catalogue = tmp_path / "slos.yaml"
+    catalogue.write_text("slos:\n  - {name: instant, sli: latency, percentile: 99, objective: 0.001}\n")
+    before = platform.cli("platform", "status")
+    assert before.returncode == 0 and "capacity: not measured yet" in before.stdout, before.stdout
+    result = platform.cli("platform", "capacity", "--slo", "instant", "--catalogue", str(catalogue), "--step-s", "2")
+    assert result.returncode == 0, result.stderr
+    assert "50 req/s: p99" in result.stderr and "breaks" in result.stderr, result.stderr
+    assert "capacity: this box did not hold p99 <= 0.001 ms even at 50 req/s" in result.stdout, result.stdout
+    saved = json.loads((platform.state_dir / "capacity.json").read_text())
+    assert saved["platform_id"] == platform.state["platform_id"] and len(saved["steps"]) == 1
+    step = saved["steps"][0]
+    assert step["requests"] >= 450 and step["failed"] == 0 and step["latency_ms"] > 0.001 and not step["holds"]
+    after = platform.cli("platform", "status")
+    assert "did not hold p99 <= 0.001 ms even at 50 req/s" in after.stdout, after.stdout
+    bad = platform.cli("platform", "capacity", "--slo", "nope", "--catalogue", str(catalogue))
+    assert bad.returncode == 2 and "not a latency SLO" in bad.stderr, bad.stderr
