@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -78,12 +77,9 @@ def port_open(port: int, timeout_s: float = 0.2) -> bool:
 
 
 def child_env(platform_id: str) -> dict[str, str]:
+    """The environment of a pod: ours plus the platform id (a replica adds what tritonserver needs itself)."""
     env = dict(os.environ)
     env[PLATFORM_ID_ENV] = platform_id
-    libdir = sysconfig.get_config_var("LIBDIR") or ""
-    current = env.get("LD_LIBRARY_PATH", "")
-    if libdir and not current.startswith(libdir):
-        env["LD_LIBRARY_PATH"] = f"{libdir}:{current}" if current else libdir
     return env
 
 
