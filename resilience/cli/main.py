@@ -207,8 +207,15 @@ def _run_suite(
     """Run a suite (optionally gated against a baseline, or as a game day) and exit with its code."""
     from resilience.cli.live import RunProgress, progress_enabled
     from resilience.engine.runner import default_report_dir
-    from resilience.engine.suite import aggregate, load_suite, read_baseline, regressions, run_suite
-    from resilience.report import write_junit, write_markdown, write_suite_json
+    from resilience.engine.suite import (
+        aggregate,
+        check_baseline_covers,
+        load_suite,
+        read_baseline,
+        regressions,
+        run_suite,
+    )
+    from resilience.report import render_suite_console, suite_header, write_junit, write_markdown, write_suite_json
 
     target_dir = report_dir or default_report_dir(suite_file)
     bar = RunProgress(err_console, progress_enabled(err_console, quiet, as_json) and operator is None)
@@ -216,6 +223,8 @@ def _run_suite(
     with _exit_codes(f"interrupted; rollbacks ran; partial reports in {target_dir}"), bar.shown():
         suite = load_suite(suite_file)  # bad input fails before anything starts
         base = read_baseline(baseline) if baseline else None
+        if base is not None and baseline is not None:
+            check_baseline_covers(suite_file, suite, base, baseline)
         profile = suite.platform
         with (
             _local_platform(
@@ -232,32 +241,18 @@ def _run_suite(
             result = run_suite(suite_file, target_dir, operator, load_overrides)
         if base is not None:
             found = regressions(result, base, tolerances)
-            result = aggregate(result.name, list(result.runs), [f"regression against the baseline: {r}" for r in found])
+            result = aggregate(result.name, list(result.runs), [f"against the baseline: {r}" for r in found])
     write_suite_json(result, target_dir / "suite.json")
     reports = [run.report for run in result.runs]
-    write_junit(reports, target_dir / "report.xml")
-    write_markdown(reports, target_dir / "report.md", header=f"## Suite {result.name}: score {result.score:.1f} / 100")
+    write_junit(reports, target_dir / "report.xml", suite=result)
+    write_markdown(reports, target_dir / "report.md", header=suite_header(result, gate=base is not None))
     if as_json:
         from resilience.report import suite_to_dict
 
         click.echo(json.dumps(suite_to_dict(result), indent=2, default=str))
         sys.exit(int(result.exit_code))
     out = Console()
-    table = Table(title=f"suite {result.name} — resilience score {result.score:.1f} / 100", title_justify="left")
-    for col in ("experiment", "weight", "SLOs passed", "verdict", "exit"):
-        table.add_column(col)
-    for run in result.runs:
-        passed = sum(s.verdict.value == "pass" for s in run.report.slos)
-        table.add_row(
-            run.path,
-            f"{run.weight:g}",
-            f"{passed}/{len(run.report.slos)}",
-            run.report.verdict.value.upper(),
-            str(int(run.report.exit_code)),
-        )
-    out.print(table)
-    for reason in result.reasons:
-        out.print(f"  - {reason}", highlight=False)
+    out.print(render_suite_console(result, gate=base is not None))
     out.print(f"reports: {target_dir}/suite.json, report.xml, report.md", highlight=False)
     sys.exit(int(result.exit_code))
 

@@ -69,7 +69,12 @@ def before_experiment_control(
         threading.Thread(target=run.sample_readiness, args=(run.sampler,), name="readiness", daemon=True).start()
     except ResilienceError as exc:
         log.error("load control: %s", exc)
+        run.errors.append(f"the load could not start: {exc}")
         raise InterruptExecution(f"load could not start: {exc}") from exc
+    except Exception as exc:  # chaoslib would log anything else at debug level and run on without load
+        log.exception("load control: unexpected error")
+        run.errors.append(f"the load control raised {type(exc).__name__}: {exc}")
+        raise InterruptExecution(f"load could not start: {type(exc).__name__}: {exc}") from exc
 
 
 def before_method_control(context: dict[str, Any], **arguments: Any) -> None:

@@ -83,10 +83,13 @@ def slo_burn_rate(slo: str, window_s: float | None = None, configuration: dict[s
     """How fast `slo`'s error budget burned over the most recent window (1 = exactly on budget, 14.4 pages).
 
     For a range tolerance, e.g. `{type: range, range: [0, 1]}`: the steady state spends no faster than
-    the SLO allows.
+    the SLO allows. Fails (the probe, so the hypothesis) when the window has nothing to judge, e.g. no
+    successful request for a latency SLO: no data is never "within budget".
     """
-    burn = _evaluate(slo, window_s, configuration, "slo_burn_rate").burn_rate
-    return 0.0 if burn is None else float(burn)
+    result = _evaluate(slo, window_s, configuration, "slo_burn_rate")
+    if result.burn_rate is None:  # nothing to divide: during a total outage a latency SLO has no success to judge
+        raise ActivityFailed(f"no burn rate for {slo}: {result.detail} (a total outage?)")
+    return float(result.burn_rate)
 
 
 def prediction_drift_below(max_psi: float = 0.2) -> bool:

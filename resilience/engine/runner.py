@@ -9,6 +9,7 @@ import os
 import platform as py_platform
 import re
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,11 @@ def run_file(
     except SystemExit as exc:  # chaoslib's SIGUSR1 handler fired outside the part of the run that catches it
         log.error("the run was interrupted outside a step (exit signal %s); undoing what it left", exc.code)
         journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
+    except Exception as exc:  # chaoslib itself broke: the report says so (exit 3), never a pass from an empty journal
+        log.exception("the run broke inside chaoslib; undoing what it left")
+        run.errors.append(f"chaoslib raised {type(exc).__name__}: {exc} (traceback in {report_dir / 'crash.txt'})")
+        (report_dir / "crash.txt").write_text(traceback.format_exc())
+        journal = {"experiment": experiment, "status": "failed", "run": [], "rollbacks": []}
     finally:
         run.phase, run.step, run.in_step = "done", None, False
         if operator is not None:

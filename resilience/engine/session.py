@@ -80,6 +80,8 @@ class RunSession:
     """Set when the operator aborted the run: who, when, during what."""
     skipped: list[str] = field(default_factory=list)
     """Method steps the operator chose not to run (their faults were not tested)."""
+    errors: list[str] = field(default_factory=list)
+    """What broke the run itself (a control that raised, chaoslib crashing): never a pass (exit 3)."""
     _platform: LocalPlatform | None = None
 
     def record(self, kind: EventKind, text: str, at: float | None = None) -> RunEvent:

@@ -100,7 +100,7 @@ def aggregate(
         code = ExitCode.FAULT_OR_ABORT
     if extra_reasons and code == ExitCode.OK:
         code = ExitCode.SLO_FAILED
-    return SuiteReport(name, tuple(runs), round(score, 1), code, tuple(reasons))
+    return SuiteReport(name, tuple(runs), round(score, 1), code, tuple(reasons), tuple(extra_reasons or ()))
 
 
 def is_suite(path: Path) -> bool:
@@ -143,20 +143,48 @@ class Tolerances:
     """Error budget consumed more than this much higher (absolute, 0-1) than the baseline is a regression."""
 
 
+def _baseline_slos(baseline: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(experiment file name, SLO name) -> the baseline's SLO result."""
+    return {
+        (Path(run["experiment"]["path"]).name, s["name"]): s
+        for run in baseline.get("experiments", [])
+        for s in run.get("slos", [])
+    }
+
+
+def check_baseline_covers(suite_path: Path, suite: SuiteFile, baseline: dict[str, Any], where: Path) -> None:
+    """Before anything runs: a baseline that shares no experiment with the suite is bad input (exit 2)."""
+    names = {Path(e.path).name for e in suite.experiments}
+    have = {name for name, _ in _baseline_slos(baseline)}
+    if not names & have:
+        raise UsageError(
+            f"--baseline {where}: has SLO results for none of {suite_path}'s experiments "
+            f"({', '.join(sorted(names))}; the baseline has {', '.join(sorted(have)) or 'none'}): "
+            "pass a suite.json written by a run of this suite"
+        )
+
+
 def regressions(current: SuiteReport, baseline: dict[str, Any], tol: Tolerances) -> list[str]:
-    """Compare with a baseline suite.json: what got worse beyond the tolerances, even if the SLOs still pass."""
-    before: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in baseline.get("experiments", []):
-        for s in run.get("slos", []):
-            before[(Path(run["experiment"]["path"]).name, s["name"])] = s
+    """Compare with a baseline suite.json: what got worse beyond the tolerances, even if the SLOs still pass.
+
+    An SLO the baseline cannot vouch for (missing from it, or measured nothing there) is a reason too: a gate
+    that skips what it cannot compare passes a renamed experiment unseen.
+    """
+    before = _baseline_slos(baseline)
     found = []
     for run in current.runs:
         report = run.report
         for r in report.slos:
-            old = before.get((Path(report.experiment_path).name, r.name))
-            if old is None or r.measured is None or old.get("measured") is None:
-                continue
             where = f"{Path(report.experiment_path).name} {r.name}"
+            old = before.get((Path(report.experiment_path).name, r.name))
+            if old is None:
+                found.append(f"{where}: not in the baseline, so it cannot be compared; refresh the baseline")
+                continue
+            if old.get("measured") is None:
+                found.append(f"{where}: the baseline measured nothing for it, so it cannot be compared")
+                continue
+            if r.measured is None:
+                continue  # measured nothing now: the SLO itself is inconclusive and fails the run already
             if r.unit == "ms" and r.measured > old["measured"] * (1 + tol.latency_regression):
                 found.append(
                     f"{where}: {r.measured:.2f} ms vs baseline {old['measured']:.2f} ms "

@@ -12,6 +12,7 @@ from resilience.model.report import (
     SuiteReport,
     SuiteRun,
     TimePoint,
+    verdict_of,
 )
 from resilience.model.slo import SLOResult, SLOSpec, StopCondition
 
@@ -39,4 +40,5 @@ __all__ = [
     "Verdict",
     "merge_lag",
     "merge_latency",
+    "verdict_of",
 ]

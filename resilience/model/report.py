@@ -11,6 +11,11 @@ from resilience.model.measure import LoadSummary
 from resilience.model.slo import SLOResult
 
 
+def verdict_of(code: ExitCode) -> Verdict:
+    """The one verdict an exit code stands for, in every format (0 pass, 1 fail, anything else error)."""
+    return {ExitCode.OK: Verdict.PASS, ExitCode.SLO_FAILED: Verdict.FAIL}.get(code, Verdict.ERROR)
+
+
 @dataclass(frozen=True, slots=True)
 class HypothesisCheck:
     """One evaluation of the steady-state hypothesis (phase: before, during, after)."""
@@ -91,3 +96,10 @@ class SuiteReport:
     """Resilience score, 0-100 (see `resilience.engine.suite`)."""
     exit_code: ExitCode
     reasons: tuple[str, ...]
+    """Every reason: each run's (prefixed with its file) and the suite's own."""
+    suite_reasons: tuple[str, ...] = ()
+    """Reasons that belong to no single run: regressions against the gate's baseline, experiments not run."""
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.exit_code)

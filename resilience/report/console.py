@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from resilience.model import EventKind, FaultKind, RunReport, Verdict
+from resilience.model import EventKind, FaultKind, RunReport, SuiteReport, Verdict
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -95,4 +95,27 @@ def render_console(report: RunReport) -> RenderableType:
     parts.append(verdict_line)
     parts.extend(Text(f"  - {reason}") for reason in report.reasons)
     parts.extend(Text(f"  note: {note}", style="yellow") for note in report.notes)
+    return Group(*parts)
+
+
+def render_suite_console(suite: SuiteReport, gate: bool = False) -> RenderableType:
+    """A suite's (or the gate's) table, then its verdict line and every reason: the same decision as suite.json."""
+    table = Table(title=f"suite {suite.name} — resilience score {suite.score:.1f} / 100", title_justify="left")
+    for col in ("experiment", "weight", "SLOs passed", "verdict", "exit"):
+        table.add_column(col)
+    for run in suite.runs:
+        passed = sum(s.verdict is Verdict.PASS for s in run.report.slos)
+        table.add_row(
+            run.path,
+            f"{run.weight:g}",
+            f"{passed}/{len(run.report.slos)}",
+            Text(run.report.verdict.value.upper(), style=_STYLE[run.report.verdict]),
+            str(int(run.report.exit_code)),
+        )
+    what = "gate" if gate else "suite"
+    parts: list[RenderableType] = [
+        table,
+        Text(f"{what}: {suite.verdict.value.upper()} (exit {int(suite.exit_code)})", style=_STYLE[suite.verdict]),
+    ]
+    parts.extend(Text(f"  - {reason}") for reason in suite.reasons)
     return Group(*parts)

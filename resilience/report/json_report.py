@@ -89,14 +89,14 @@ def write_json(report: RunReport, path: Path) -> None:
 
 
 def suite_to_dict(suite: SuiteReport) -> dict[str, Any]:
-    verdict = {0: "pass", 1: "fail"}.get(int(suite.exit_code), "error")
     return {
         "schema_version": SCHEMA_VERSION,
         "suite": suite.name,
         "score": suite.score,
-        "verdict": verdict,
+        "verdict": suite.verdict.value,
         "exit_code": int(suite.exit_code),
         "reasons": list(suite.reasons),
+        "suite_reasons": list(suite.suite_reasons),
         "experiments": [to_dict(run.report) | {"weight": run.weight, "suite_path": run.path} for run in suite.runs],
     }
 

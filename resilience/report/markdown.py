@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from resilience.model import EventKind, RunReport
+from resilience.model import EventKind, RunReport, SuiteReport
 
 _ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "error": "💥"}
 
@@ -54,6 +54,18 @@ def to_markdown(report: RunReport) -> str:
         lines += ["", *[f"- {_cell(r)}" for r in report.reasons]]
     lines += [f"- note: {_cell(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def suite_header(suite: SuiteReport, gate: bool = False) -> str:
+    """The suite's own verdict (and the gate's), above its runs: the same decision as suite.json and the exit code."""
+    what = "gate" if gate else "suite"
+    lines = [
+        f"## {_ICON.get(suite.verdict.value, '')} {what} {_cell(suite.name)}: **{suite.verdict.value.upper()}** "
+        f"(exit {int(suite.exit_code)}) — resilience score {suite.score:.1f} / 100",
+    ]
+    if suite.suite_reasons:
+        lines += ["", *[f"- {_cell(r)}" for r in suite.suite_reasons]]
+    return "\n".join(lines)
 
 
 def write_markdown(reports: Sequence[RunReport], path: Path, header: str = "") -> None:

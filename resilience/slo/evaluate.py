@@ -18,18 +18,20 @@ def window(slices: Iterable[Slice], start: float | None = None, end: float | Non
     return [s for s in slices if (start is None or s.start >= start - 1e-9) and (end is None or s.end <= end + 1e-9)]
 
 
-def slice_counts(spec: SLOSpec, slices: Sequence[Slice]) -> list[Counts]:
-    """Bad and total events per slice: failed requests, or successful ones slower than the latency bound."""
+def slice_counts(spec: SLOSpec, slices: Sequence[Slice], count_failed: bool = False) -> list[Counts]:
+    """Bad and total events per slice: failed requests, or successful ones slower than the latency bound
+    (with `count_failed`, failed requests are latency events too, and bad ones)."""
     if spec.sli is SLIKind.AVAILABILITY:
         return [Counts(s.start, s.end, s.failed, s.total) for s in slices]
     counts = []
     for s in slices:
         hist = Histogram.decode(s.latency_hdr)
-        counts.append(Counts(s.start, s.end, hist.count_above_ms(spec.objective), hist.count))
+        extra = s.failed if count_failed else 0
+        counts.append(Counts(s.start, s.end, hist.count_above_ms(spec.objective) + extra, hist.count + extra))
     return counts
 
 
-def _point(spec: SLOSpec, slices: Sequence[Slice]) -> tuple[float | None, int, str]:
+def _point(spec: SLOSpec, slices: Sequence[Slice], count_failed: bool = False) -> tuple[float | None, int, str]:
     """The measured value (ratio or ms), how many events it rests on, and a one-line detail."""
     if spec.sli is SLIKind.AVAILABILITY:
         ok, total = sum(s.ok for s in slices), sum(s.total for s in slices)
@@ -37,11 +39,12 @@ def _point(spec: SLOSpec, slices: Sequence[Slice]) -> tuple[float | None, int, s
     assert spec.percentile is not None  # guaranteed by SLOSpec validation
     hist = merge_latency(slices)
     above = hist.count_above_ms(spec.objective) if hist.count else 0
-    return (
-        hist.percentile_ms(spec.percentile),
-        hist.count,
-        f"{above} of {hist.count} requests over {spec.objective:g} ms",
-    )
+    detail = f"{above} of {hist.count} successful requests over {spec.objective:g} ms"
+    if not count_failed:
+        return hist.percentile_ms(spec.percentile), hist.count, detail
+    failed = sum(s.failed for s in slices)
+    detail += f", and {failed} failed requests counted as over it (no availability SLO judges them)"
+    return hist.percentile_ms(spec.percentile), hist.count + failed, detail
 
 
 def evaluate(
@@ -49,17 +52,21 @@ def evaluate(
     slices: Sequence[Slice],
     faults: Sequence[float] = (),
     judge_confidence: bool = False,
+    count_failed: bool = False,
 ) -> SLOResult:
     """Evaluate one SLO over exactly these slices.
 
     Probes (the default) judge the point estimate over their window. A run verdict passes with
     `judge_confidence` only if the samples support the claim at `spec.confidence`; otherwise it is
     `inconclusive`, never a pass. `faults`: injection times; the first one dates time to detect/recover.
+    A latency SLI measures successful requests; with `count_failed` a failed request is a latency event
+    slower than any bound too (so a latency SLO judged alone cannot pass through an outage).
     """
     start = min((s.start for s in slices), default=0.0)
     end = max((s.end for s in slices), default=0.0)
     unit = "ratio" if spec.sli is SLIKind.AVAILABILITY else "ms"
-    measured, samples, detail = _point(spec, slices)
+    count_failed = count_failed and spec.sli is SLIKind.LATENCY
+    measured, samples, detail = _point(spec, slices, count_failed)
     if measured is None:
         what = "requests" if spec.sli is SLIKind.AVAILABILITY else "successful requests"
         return SLOResult(
@@ -74,7 +81,7 @@ def evaluate(
             end,
             f"no {what} in the window",
         )
-    counts = slice_counts(spec, slices)
+    counts = slice_counts(spec, slices, count_failed)
     target = spec.target_ratio
     if spec.budgeting is Budgeting.TIMESLICES:
         uptime_target = spec.timeslice_target or target
@@ -87,6 +94,8 @@ def evaluate(
         spent = budget(counts, target)
         uptime = None
         met = measured >= spec.objective if spec.sli is SLIKind.AVAILABILITY else measured <= spec.objective
+        if count_failed:  # the percentile of the successes holds, and so must the share of all requests
+            met = met and spent.bad <= (1 - target) * spent.total
         n, bad, tail = spent.total, spent.bad, 1 - target
     conf = confidence(n, bad, tail)
     verdict = Verdict.PASS if met else Verdict.FAIL
@@ -139,7 +148,11 @@ def evaluate(
 def evaluate_all(
     specs: Iterable[SLOSpec], slices: Sequence[Slice], faults: Sequence[float] = (), judge_confidence: bool = False
 ) -> list[SLOResult]:
-    return [evaluate(spec, slices, faults, judge_confidence) for spec in specs]
+    """Evaluate several SLOs together: when none of them judges availability, latency SLOs count failed
+    requests as too slow (otherwise an outage that leaves a few fast successes would pass a latency SLO)."""
+    specs = list(specs)
+    count_failed = not any(spec.sli is SLIKind.AVAILABILITY for spec in specs)
+    return [evaluate(spec, slices, faults, judge_confidence, count_failed) for spec in specs]
 
 
 def seconds(slices: Sequence[Slice]) -> tuple[TimePoint, ...]:

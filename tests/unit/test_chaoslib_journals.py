@@ -1,4 +1,4 @@
-"""Real chaoslib runs for the three cases where `chaos run` exits 0 but a release gate must not."""
+"""Real chaoslib runs for the cases where `chaos run` exits 0 but a release gate must not."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from chaoslib.types import Schedule, Strategy
 
 from resilience.engine.session import RunSession
 from resilience.engine.verdict import decide, hypothesis_checks
-from resilience.model import ExitCode, RunStatus
+from resilience.model import ExitCode, FaultKind, FaultRecord, RunStatus, SLIKind, SLOResult, Verdict
 from tests.unit import ctk_doubles
 
 MOD = "tests.unit.ctk_doubles"
@@ -47,9 +47,16 @@ def _run(exp: dict[str, Any], strategy: Strategy = Strategy.DEFAULT) -> dict[str
     return journal
 
 
-def _decide(journal: dict[str, Any]) -> tuple[RunStatus, ExitCode, list[str]]:
-    run = RunSession(experiment_path=Path("x.yaml"), work_dir=Path("/tmp"))
-    return decide(journal, run, [], hypothesis_checks(journal))
+HELD = SLOResult("availability", SLIKind.AVAILABILITY, ">= 99.9%", 1.0, "ratio", Verdict.PASS, 5000, 0, 50)
+
+
+def _decide(
+    journal: dict[str, Any], faults: int = 1, slos: list[SLOResult] | None = None, run: RunSession | None = None
+) -> tuple[RunStatus, ExitCode, list[str]]:
+    """Decide with what a run with load measured: `faults` landed faults and `slos` (one that held by default)."""
+    run = run or RunSession(experiment_path=Path("x.yaml"), work_dir=Path("/tmp"))
+    run.faults += [FaultRecord(FaultKind.POD_KILL, f"pod a-{i}", 1.0, True) for i in range(faults)]
+    return decide(journal, run, [HELD] if slos is None else slos, hypothesis_checks(journal))
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +98,35 @@ def test_clean_run() -> None:
     ctk_doubles.script(True)
     journal = _run(_experiment([_action("wait", seconds=0.01)]))
     assert _decide(journal)[:2] == (RunStatus.COMPLETED, ExitCode.OK)
+
+
+def test_no_slo_and_no_fault_is_never_a_pass() -> None:
+    ctk_doubles.script(True)
+    journal = _run(_experiment([_action("wait", seconds=0.01)]))
+    assert journal["status"] == "completed"  # what chaos run exits 0 on
+    status, code, reasons = _decide(journal, faults=0, slos=[])
+    assert (status, code) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT)
+    assert "no load ran" in reasons[0] and "injected no fault" in reasons[1]
+
+
+def test_a_load_control_that_raises_anything_breaks_the_run(tmp_path: Path) -> None:
+    """chaoslib logs a control's exception at debug level and runs on: ours records it and the run errors."""
+    from resilience.engine import session
+
+    run = session.begin(RunSession(experiment_path=tmp_path / "x.yaml", work_dir=tmp_path))
+    try:
+        ctk_doubles.script(True)
+        exp = _experiment([_action("wait", seconds=0.01)])
+        exp["controls"] = [
+            {
+                "name": "load",
+                "provider": {"type": "python", "module": "resilience.ctk.controls", "arguments": {"rate": -5}},
+            }
+        ]
+        journal = _run(exp)
+    finally:
+        session.end()
+    assert run.load is None and "ValidationError" in run.errors[0]  # pydantic's, not a ResilienceError
+    status, code, reasons = _decide(journal, run=run)
+    assert (status, code) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT)
+    assert reasons[0].startswith("the run broke: the load") and "rate" in reasons[0]

@@ -57,7 +57,9 @@ def test_junit_has_a_testcase_per_slo_and_fault_with_measured_vs_objective(tmp_p
     xml = JUnitXml.fromfile(str(path))
     (suite,) = list(xml)
     cases = {c.name: c for c in suite}
-    assert suite.name == "pod-kill" and suite.tests == 5 and suite.failures == 2 and suite.errors == 1
+    assert suite.name == "pod-kill" and suite.tests == 6 and suite.failures == 3 and suite.errors == 1
+    (run,) = cases["run"].result  # the run's own verdict (exit 1): a failure with its reasons
+    assert isinstance(run, Failure) and run.message == "SLO latency-p99 is inconclusive"
     assert cases["SLO availability: p99 <= 15 ms"].is_passed
     (inconclusive,) = cases["SLO latency-p99: p99 <= 15 ms"].result
     assert isinstance(inconclusive, Failure) and inconclusive.type == "inconclusive"

@@ -120,6 +120,21 @@ def test_latency_slo_fails_when_more_than_one_percent_is_slow() -> None:
     assert evaluate(P99, [make_slice(0, fast + slow[:5])]).verdict is Verdict.PASS
 
 
+def test_a_latency_slo_judged_alone_counts_failed_requests_as_too_slow() -> None:
+    """An outage that leaves a few fast successes must not pass a latency SLO when nothing judges availability."""
+    from resilience.slo import evaluate_all
+
+    outage = [make_slice(0, [2_000] * 50, failed=950)]
+    assert evaluate(P99, outage).verdict is Verdict.PASS  # the successes alone: 50 fast ones
+    (alone,) = evaluate_all([P99], outage)
+    assert alone.verdict is Verdict.FAIL and alone.samples == 1000 and alone.bad == 950
+    assert "950 failed requests counted as over it" in alone.detail
+    both = evaluate_all([AVAIL, P99], outage)
+    assert [r.verdict for r in both] == [Verdict.FAIL, Verdict.PASS]  # availability judges the failures
+    healthy = [make_slice(0, [2_000] * 999, failed=1)]  # 0.1% failed: within p99 either way
+    assert evaluate_all([P99], healthy)[0].verdict is Verdict.PASS
+
+
 def test_no_samples_is_inconclusive_never_pass() -> None:
     assert evaluate(P99, []).verdict is Verdict.INCONCLUSIVE
     assert evaluate(P99, [make_slice(0, [], failed=3)]).verdict is Verdict.INCONCLUSIVE

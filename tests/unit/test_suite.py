@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from resilience.engine.suite import Tolerances, aggregate, regressions
 from resilience.model import ExitCode, RunReport, RunStatus, SLIKind, SLOResult, SuiteRun, Verdict
 from resilience.report import suite_to_dict
@@ -41,3 +43,24 @@ def test_regressions_beyond_tolerance_fail_even_when_slos_pass() -> None:
     assert "12.00 ms vs baseline 10.00 ms (+20% > 10%)" in slow
     (budget,) = regressions(burned, baseline, tol)
     assert "error budget spent 35% vs baseline 10%" in budget
+
+
+def test_the_gate_never_skips_what_the_baseline_cannot_vouch_for(tmp_path: Path) -> None:
+    import pytest
+
+    from resilience.engine.suite import check_baseline_covers, load_suite
+    from resilience.errors import UsageError
+
+    baseline = suite_to_dict(aggregate("s", [SuiteRun("a.yaml", 1, _run("x/a.yaml", ExitCode.OK, Verdict.PASS))]))
+    renamed = aggregate("s", [SuiteRun("b.yaml", 1, _run("y/b.yaml", ExitCode.OK, Verdict.PASS))])
+    (missing,) = regressions(renamed, baseline, Tolerances())
+    assert missing == "b.yaml slo0: not in the baseline, so it cannot be compared; refresh the baseline"
+    assert aggregate("s", list(renamed.runs), [missing]).exit_code is ExitCode.SLO_FAILED
+    (tmp_path / "b.yaml").write_text("title: b\n")
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text("name: s\nexperiments:\n  - path: b.yaml\n")
+    suite = load_suite(suite_file)
+    for empty in (baseline, {"experiments": []}):  # matches none of the suite's experiments: bad input, exit 2
+        with pytest.raises(UsageError, match=r"has SLO results for none of .*suite.yaml's experiments \(b.yaml"):
+            check_baseline_covers(suite_file, suite, empty, tmp_path / "base.json")
+    check_baseline_covers(suite_file, suite, suite_to_dict(renamed), tmp_path / "base.json")  # covers: no error

@@ -130,8 +130,51 @@ def test_the_report_says_when_the_generator_was_the_bottleneck() -> None:
 
     fine = LoadSummary(2000, 0, 20.0, 100.0, 99.5, 1.1, 3.0)
     late = LoadSummary(2000, 0, 20.0, 100.0, 99.5, 35.0, 19.5)
-    short = LoadSummary(1000, 0, 20.0, 100.0, 50.0, 1.0, 3.0)
     assert generator_notes(fine) == () and generator_notes(None) == ()
     notes = generator_notes(late)
     assert any("schedule lag p99 35.0 ms" in n for n in notes) and any("98% of a core" in n for n in notes)
-    assert generator_notes(short) == ("only 50 of 100 req/s were sent",)
+
+
+def test_a_run_that_judged_no_slo_is_an_error_not_a_pass() -> None:
+    r = assemble(journal(), session(landed()), [], None, {})
+    assert (r.status, r.exit_code, r.verdict) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT, Verdict.ERROR)
+    assert "no load ran" in r.reasons[0] and "`load` control" in r.reasons[0]
+
+
+def test_a_run_that_injected_no_fault_is_an_error_not_a_pass() -> None:
+    r = assemble(journal(), session(), [slo(Verdict.PASS)], None, {})
+    assert (r.status, r.exit_code) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT)
+    assert "injected no fault" in r.reasons[0]
+
+
+def test_a_run_that_broke_is_an_error_whatever_its_journal_says() -> None:
+    s = session(landed())
+    s.errors.append("the load control raised ValidationError: rate must be > 0")
+    r = assemble(journal(), s, [slo(Verdict.PASS)], None, {})
+    assert (r.status, r.exit_code, r.verdict) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT, Verdict.ERROR)
+    assert r.reasons[0] == "the run broke: the load control raised ValidationError: rate must be > 0"
+
+
+def test_a_failed_rollback_is_reported_after_an_abort_and_a_stop_condition_too() -> None:
+    r = assemble(journal(status="interrupted", rollback="failed"), session(landed()), [], None, {})
+    assert r.exit_code is ExitCode.FAULT_OR_ABORT
+    assert any("rollback 'ready' failed" in why and "resilience recover" in why for why in r.reasons)
+    s = session(landed())
+    s.stopped_by, s.rollback_failures = "latency-p99 burned 20x", ["region-partition on region b (nft: busy)"]
+    r = assemble(journal(), s, [slo(Verdict.PASS)], None, {})
+    assert (r.status, r.exit_code) == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)  # 1 without the lost rollback
+    assert r.reasons[1] == "could not roll back region-partition on region b (nft: busy); run `resilience recover`"
+
+
+def test_an_slo_that_held_at_half_the_declared_rate_is_inconclusive() -> None:
+    from resilience.model import LoadSummary
+
+    half = LoadSummary(1000, 0, 20.0, 100.0, 50.0, 1.0, 3.0)
+    r = assemble(journal(), session(landed()), [slo(Verdict.PASS), slo(Verdict.FAIL)], half, {})
+    assert [x.verdict for x in r.slos] == [Verdict.INCONCLUSIVE, Verdict.FAIL]  # a failure stays a failure
+    assert "judged at only 50 of the declared 100 req/s" in r.slos[0].detail
+    assert (r.exit_code, r.verdict) == (ExitCode.SLO_FAILED, Verdict.FAIL)
+    r = assemble(journal(), session(landed()), [slo(Verdict.PASS)], half, {})
+    assert (r.exit_code, r.verdict, r.status) == (ExitCode.SLO_FAILED, Verdict.INCONCLUSIVE, RunStatus.COMPLETED)
+    near = LoadSummary(1900, 0, 20.0, 100.0, 95.0, 1.0, 3.0)  # Poisson noise and a short tail: still the load
+    assert assemble(journal(), session(landed()), [slo(Verdict.PASS)], near, {}).exit_code is ExitCode.OK
