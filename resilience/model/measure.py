@@ -25,6 +25,9 @@ class Slice:
     lag_hdr: bytes
     """Encoded HDR histogram of schedule lag (send time minus intended time), microseconds."""
     errors: Mapping[str, int] = field(default_factory=dict)
+    received_at: float | None = None
+    """Wall time the toolkit held this slice (after its last request answered or timed out): the earliest
+    moment a judge could have seen it."""
 
     @property
     def total(self) -> int:

@@ -104,11 +104,23 @@ class SLOResult:
     alerts: tuple[str, ...] = ()
     """Multiwindow burn-rate alerts that fired, e.g. `page-fast at +12.25 s (burn 80x / 96x)`."""
     time_to_detect_s: float | None = None
-    """From the first fault's injection to the first page-fast alert."""
+    """From the first fault's injection to the first page-fast alert, in the requests' intended-send-time
+    coordinates (the slice the alert fired on began this long after the fault)."""
+    time_to_detect_wall_s: float | None = None
+    """From the first fault's injection to when the toolkit held that slice (its requests had all answered or
+    timed out): the earliest wall-clock moment anything watching the SLO could have paged."""
     time_to_recover_s: float | None = None
     """From the first fault's end to the SLI back within objective, sustained."""
     target: float | None = None
     """The share of events that must be good (availability objective, or percentile / 100)."""
+
+    @property
+    def detect_text(self) -> str:
+        """Time to detect as reports show it: intended-time figure, then when the toolkit could have known."""
+        if self.time_to_detect_s is None:
+            return "-"
+        held = "" if self.time_to_detect_wall_s is None else f" (held {self.time_to_detect_wall_s:.2f} s)"
+        return f"{self.time_to_detect_s:.2f} s{held}"
 
     @property
     def measured_text(self) -> str:

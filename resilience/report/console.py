@@ -32,7 +32,7 @@ def render_console(report: RunReport) -> RenderableType:
     for col in ("SLO", "objective", "measured", "samples", "confidence", "budget", "TTD / TTR", "verdict"):
         slos.add_column(col, justify="left" if col in ("SLO", "objective", "verdict") else "right")
     for r in report.slos:
-        detect = "-" if r.time_to_detect_s is None else f"{r.time_to_detect_s:.2f} s"
+        detect = r.detect_text
         recover = "-" if r.time_to_recover_s is None else f"{r.time_to_recover_s:.2f} s"
         slos.add_row(
             r.name,

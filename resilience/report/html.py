@@ -150,7 +150,7 @@ def render_html(report: RunReport) -> str:
         f"<tr><td>{_e(r.name)}</td><td>{_e(r.objective)}</td><td>{_e(r.measured_text)}</td><td>{r.samples:,}</td>"
         f"<td>{'-' if r.confidence is None else f'{r.confidence:.1%}'}</td>"
         f"<td>{'-' if r.budget_consumed is None else f'{r.budget_consumed:.0%}'}</td>"
-        f"<td>{'-' if r.time_to_detect_s is None else f'{r.time_to_detect_s:.2f} s'} / "
+        f"<td>{r.detect_text} / "
         f"{'-' if r.time_to_recover_s is None else f'{r.time_to_recover_s:.2f} s'}</td>"
         f'<td class="v" style="color:{_COLOURS[r.verdict.value]}">{r.verdict.value.upper()}</td><td>{_e(r.detail)}</td></tr>'
         for r in report.slos

@@ -49,6 +49,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "uptime": r.uptime,
                 "alerts": list(r.alerts),
                 "time_to_detect_s": r.time_to_detect_s,
+                "time_to_detect_wall_s": r.time_to_detect_wall_s,
                 "time_to_recover_s": r.time_to_recover_s,
             }
             for r in report.slos

@@ -27,7 +27,7 @@ def to_markdown(report: RunReport) -> str:
     for r in report.slos:
         conf = "-" if r.confidence is None else f"{r.confidence:.1%}"
         budget = "-" if r.budget_consumed is None else f"{r.budget_consumed:.0%}"
-        ttd = "-" if r.time_to_detect_s is None else f"{r.time_to_detect_s:.2f} s"
+        ttd = r.detect_text
         ttr = "-" if r.time_to_recover_s is None else f"{r.time_to_recover_s:.2f} s"
         lines.append(
             f"| {_cell(r.name)} | {_cell(r.objective)} | {r.measured_text} | {r.samples:,} | {conf} | {budget} "

@@ -108,11 +108,13 @@ def evaluate(
             f"(needs {needed:,} with {bad} bad, had {n:,})"
         )
     fired = alerts(counts, target, scaled_rules())
-    ttd = ttr = None
+    ttd = ttr = ttd_wall = None
     if faults:
         fault_at = min(faults)
         page = [a for a in fired if a.rule == "page-fast" and a.at >= fault_at]
         ttd = round(page[0].at - fault_at, 3) if page else None
+        held = next((s.received_at for s in slices if page and abs(s.end - page[0].at) < 1e-6), None)
+        ttd_wall = None if held is None else round(held - fault_at, 3)
         first_bad = next((c for c in counts if c.end > fault_at and c.total and c.bad / c.total > 1 - target), None)
         if first_bad is None:
             ttr = 0.0  # never left the objective: nothing to recover from
@@ -140,6 +142,7 @@ def evaluate(
             f"{a.rule} at +{a.at - start:.2f} s (burn {a.long_burn:.1f}x / {a.short_burn:.1f}x)" for a in fired
         ),
         time_to_detect_s=ttd,
+        time_to_detect_wall_s=ttd_wall,
         time_to_recover_s=ttr,
         target=target,
     )

@@ -119,6 +119,18 @@ def test_detection_and_recovery_of_a_5x_slowdown() -> None:
     assert any(a.startswith("page-fast") for a in r.alerts)
 
 
+def test_time_to_detect_is_also_given_when_the_toolkit_held_the_slice_that_paged() -> None:
+    """Intended-send-time TTD says when the bad requests were sent; the wall-clock one when anyone could know."""
+    from dataclasses import replace
+
+    # slow requests answer 2 s late: each slice is held 2 s after its end (a timeout would be the same)
+    slices = [replace(s, received_at=s.end + 2.0) for s in _run(40, 48)]
+    r = evaluate(P99, slices, faults=[10.0], judge_confidence=True)
+    assert r.time_to_detect_s is not None and r.time_to_detect_wall_s == pytest.approx(r.time_to_detect_s + 2.0)
+    assert r.detect_text == f"{r.time_to_detect_s:.2f} s (held {r.time_to_detect_wall_s:.2f} s)"
+    assert evaluate(P99, _run(40, 48), faults=[10.0]).time_to_detect_wall_s is None  # not known: not invented
+
+
 def test_a_fault_free_run_raises_no_alert_and_passes_with_confidence() -> None:
     r = evaluate(P99, _run(0, 0), faults=[10.0], judge_confidence=True)
     assert r.verdict is Verdict.PASS and r.alerts == () and r.time_to_detect_s is None
