@@ -23,6 +23,8 @@ def _report(report_dir: Path) -> dict[str, Any]:
 
 def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, tmp_path: Path) -> None:
     report_dir = tmp_path / "reports" / "run"
+    # how long a replica took to start on this box, today: the bound on its replacement's time to ready
+    cold = max(p["ready_at"] - p["started_at"] for p in platform.pods() if p["role"] == "inference")
     result = platform.cli("run", str(short_experiment(tmp_path)), "--report-dir", str(report_dir))
     assert result.returncode in (0, 1), result.stderr
     report = _report(report_dir)
@@ -38,7 +40,7 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
     assert ev["exit_seen_by_parent"]["pid"] == ev["killed_pid"]
     assert isinstance(ev["replacement_pid"], int) and ev["replacement_pid"] != ev["killed_pid"]
     assert not psutil.pid_exists(ev["killed_pid"])
-    assert 0 < ev["time_to_ready_s"] < 30
+    assert 0 < ev["time_to_ready_s"] < 1.5 * cold + 2.0, (ev["time_to_ready_s"], cold)  # restart at once, no backoff
     assert fault["recovered_at"] > fault["injected_at"]
     assert all(p["ready"] for p in platform.pods())
 
@@ -58,7 +60,7 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
     # the verdict follows from the parts
     expected = 0 if all(s["verdict"] == "pass" for s in report["slos"]) and report["status"] == "completed" else 1
     assert report["exit_code"] == expected, report["reasons"]
-    assert report["verdict"] == ("pass" if expected == 0 else "fail")
+    assert report["verdict"] in (("pass",) if expected == 0 else ("fail", "inconclusive"))
 
     journal = json.loads((report_dir / "journal.json").read_text())
     assert {"status", "steady_states", "run", "rollbacks", "experiment"} <= set(journal)
@@ -70,9 +72,10 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
 
     (suite,) = list(JUnitXml.fromfile(str(report_dir / "report.xml")))
     cases = {c.name: c for c in suite}
-    assert suite.tests == 3 and any(name.startswith("fault pod-kill: pod a-") for name in cases)
+    assert suite.tests == 4 and any(name.startswith("fault pod-kill: pod a-") for name in cases)
     assert cases["SLO availability: >= 99%"].is_passed
-    assert suite.failures == sum(s["verdict"] != "pass" for s in report["slos"])
+    assert cases["run"].is_passed == (expected == 0)  # the run's own verdict, as the exit code says
+    assert suite.failures == sum(s["verdict"] != "pass" for s in report["slos"]) + (expected == 1)
     markdown = (report_dir / "report.md").read_text()
     assert "| availability | >= 99% |" in markdown and "| pod-kill |" in markdown
     _check_html_in_a_real_browser(report_dir / "report.html", tmp_path)

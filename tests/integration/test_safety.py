@@ -82,9 +82,11 @@ def test_kill_9_mid_fault_then_recover_leaves_nothing_active(platform: Platform,
     assert "rolled back" in result.stderr and "network-latency" in result.stderr
     assert_nothing_left(platform.state_dir)  # ...until `resilience recover`
     assert {n: server_addr(platform, "http_a", n) for n in ("a-0", "a-1")} == direct
-    assert took < 10
+    started = time.monotonic()
     again = platform.cli("recover")
+    idle = time.monotonic() - started  # the CLI's own start-up on this box, with nothing to undo
     assert again.returncode == 0 and "nothing to recover" in again.stderr
+    assert took < idle + 1.5, (took, idle)  # undoing the proxy and the route costs well under the CLI's start
     # the load generator died with the toolkit (PR_SET_PDEATHSIG), it did not keep sending for 15 minutes
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "r")], capture_output=True, text=True).stdout.split()
     assert leftover == []

@@ -19,7 +19,9 @@ from tests.unit.test_slo_math import P99, make_slice
 
 def _outage_load(now: float, failed: int) -> Any:
     """What the generator hands the probe: 10 one-second slices before `now`, every request failed."""
-    slices = [replace(make_slice(0, [], failed=failed), index=i, start=now - 10 + i, end=now - 9 + i) for i in range(10)]
+    slices = [
+        replace(make_slice(0, [], failed=failed), index=i, start=now - 10 + i, end=now - 9 + i) for i in range(10)
+    ]
     return SimpleNamespace(running=True, wait_until=lambda end: slices, stopped_at=now)
 
 
