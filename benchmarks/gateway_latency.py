@@ -1,42 +1,54 @@
-"""Latency through the gateway vs straight to one replica, open-loop Poisson load, same run.
+"""Latency through the gateway vs straight to the replicas, same replicas, same rate each, same run.
 
-Starts the local platform (unless one is running), sends `--rate` req/s for `--seconds` to the
-gateway and then to one replica directly, and prints p50/p90/p99/p99.9 side by side with the ratio.
+Starts the local platform (unless one is running; `--replicas` replicas), then sends open-loop Poisson
+load for `--seconds`, twice:
+- through the gateway at `--rate` req/s (HAProxy spreads it over the N replicas: ~rate/N each);
+- straight to each of the same N replicas at `--rate`/N req/s at once (one generator per replica; the
+  merged arrivals are again Poisson at `--rate`), merged into one histogram.
+Both rows therefore load every replica alike; the difference is the gateway hop. With `--replicas 1`
+it is one replica through the gateway vs the same replica directly, from one generator each time.
+Prints p50/p90/p99/p99.9 side by side with the ratio.
 Target (issue 2): gateway p99 <= 15 ms at 100 req/s on a 2-core box with the generator on the box.
 
-    python benchmarks/gateway_latency.py [--rate 100] [--seconds 20]
+    python benchmarks/gateway_latency.py [--rate 100] [--seconds 20] [--replicas 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 from resilience.load import LoadGenerator, LoadSpec
+from resilience.model import Slice
 from resilience.slo import merge_lag, merge_latency
 from resilience.targets import default_state_dir, lifecycle
 
 PAYLOAD = Path(__file__).resolve().parents[1] / "reference_platform" / "model" / "samples.npy"
 
 
-def measure(target: str, model: str, rate: float, seconds: float, work: Path) -> dict[str, float | None]:
-    spec = LoadSpec(rate=rate, warmup_s=2, max_duration_s=seconds + 30)
-    gen = LoadGenerator(
-        spec,
-        target=target,
-        payload=PAYLOAD,
-        model=model,
-        input_name="images",
-        log_path=work / f"locust-{target.replace(':', '_')}.log",
-    )
-    gen.start()
-    t0 = gen.started_at or 0.0
-    import time
-
+def measure(targets: list[str], model: str, rate: float, seconds: float, work: Path) -> dict[str, float | None]:
+    """`rate` req/s in all, split evenly over `targets` (one generator each, all at once), merged."""
+    spec = LoadSpec(rate=rate / len(targets), warmup_s=2, max_duration_s=seconds + 30)
+    gens = [
+        LoadGenerator(
+            spec,
+            target=target,
+            payload=PAYLOAD,
+            model=model,
+            input_name="images",
+            log_path=work / f"locust-{target.replace(':', '_')}.log",
+        )
+        for target in targets
+    ]
+    for gen in gens:
+        gen.start(ready_timeout_s=60)  # each start includes its own warm-up
+    t0 = max(gen.started_at or 0.0 for gen in gens) + spec.warmup_s
     time.sleep(seconds)
-    summary = gen.stop()
-    slices = [s for s in gen.slices() if s.start >= t0 + spec.warmup_s]
+    t1 = time.time()  # generators stop one after the other: keep only the time all of them sent
+    summaries = [gen.stop() for gen in gens]
+    slices: list[Slice] = [s for gen in gens for s in gen.slices() if s.start >= t0 and s.end <= t1]
     h = merge_latency(slices)
     return {
         "requests": sum(s.total for s in slices),
@@ -47,7 +59,7 @@ def measure(target: str, model: str, rate: float, seconds: float, work: Path) ->
         "p99.9": h.percentile_ms(99.9),
         "max": h.percentile_ms(100),
         "lag p99": merge_lag(slices).percentile_ms(99),
-        "gen cpu s": summary.generator_cpu_s,
+        "gen cpu s": sum(s.generator_cpu_s or 0.0 for s in summaries),
     }
 
 
@@ -55,34 +67,40 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--replicas", type=int, default=2, help="replicas of a platform started here (else as running)")
     args = p.parse_args()
     state_dir = default_state_dir()
     started_here = lifecycle.running(state_dir) is None
-    platform = lifecycle.up(state_dir)
+    platform = lifecycle.up(state_dir, replicas=args.replicas if started_here else None)
     try:
-        pod = platform.pods()[0]
-        status = platform.status()
-        replica_port = next(p["http_port"] for p in status["pods"] if p["name"] == pod.name)
+        region = platform.status()["regions"][0]  # the callers' default region: what the gateway serves
+        pods = [p for p in platform.select(role="inference", region=region) if p.ready and p.http_port]
+        replicas = [f"{p.host}:{p.http_port}" for p in pods]
+        n = len(replicas)
         with tempfile.TemporaryDirectory() as tmp:
             rows = {
-                "gateway (HAProxy, 2 replicas)": measure(
-                    platform.gateway_http, platform.model, args.rate, args.seconds, Path(tmp)
+                f"gateway (HAProxy, {n} replica{'s' if n != 1 else ''})": measure(
+                    [platform.gateway_http], platform.model, args.rate, args.seconds, Path(tmp)
                 ),
-                f"direct to replica {pod.name}": measure(
-                    f"127.0.0.1:{replica_port}", platform.model, args.rate, args.seconds, Path(tmp)
+                f"direct, {n} x {args.rate / n:g} req/s": measure(
+                    replicas, platform.model, args.rate, args.seconds, Path(tmp)
                 ),
             }
     finally:
         if started_here:
             lifecycle.down(state_dir)
     keys = list(next(iter(rows.values())))
-    print(f"open-loop Poisson {args.rate:g} req/s, {args.seconds:g} s each (latency from intended send time, ms)")
+    print(
+        f"open-loop Poisson {args.rate:g} req/s in all, {args.seconds:g} s each, replicas "
+        f"{', '.join(p.name for p in pods)} (latency from intended send time, ms)"
+    )
     print(f"{'':32}" + "".join(f"{k:>11}" for k in keys))
     for name, row in rows.items():
         print(f"{name:32}" + "".join(f"{(v if v is not None else float('nan')):>11.2f}" for v in row.values()))
     g, d = rows.values()
-    if g["p99"] and d["p99"]:
+    if g["p50"] and d["p50"] and g["p99"] and d["p99"]:
         print(
+            f"gateway - direct: p50 {g['p50'] - d['p50']:+.2f} ms, p99 {g['p99'] - d['p99']:+.2f} ms; "
             f"gateway/direct p99 ratio: {g['p99'] / d['p99']:.2f}; target gateway p99 <= 15 ms: "
             f"{'MET' if g['p99'] <= 15 else 'MISSED'}"
         )

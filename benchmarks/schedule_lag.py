@@ -2,9 +2,10 @@
 
 The generator (Locust + our scheduler user, in its own process) is pinned to CPU 0 and sends to a
 server pinned to CPU 1: `--server instant` (default: a KServe v2 endpoint that answers at once, so the
-generator is what is measured) or `--server platform` (the local platform's gateway and replicas). Schedule lag = when a request
-was actually started minus when it was intended (HDR p50/p99 over every request); the generator's CPU
-time shows how much of its core it used. Target (issue 5): lag p99 <= 1 ms at 1,000 req/s on one core.
+generator is what is measured) or `--server platform` (the local platform's gateway and replicas).
+Schedule lag = when a request was handed to the client (in its own greenlet, just before the send) minus
+when it was intended (HDR p50/p99 over every request); the generator's CPU time shows how much of its
+core it used. Target (issue 5): lag p99 <= 1 ms at 1,000 req/s on one core.
 With the platform, requests fail above ~500 req/s (2 replicas on one core) and the generator's error
 handling costs CPU too: lag is about the generator keeping its schedule, whatever the server does.
 

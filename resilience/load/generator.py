@@ -229,6 +229,7 @@ class LoadGenerator:
                     latency_hdr=msg["latency"].encode(),
                     lag_hdr=msg["lag"].encode(),
                     errors=msg["errors"],
+                    received_at=time.time(),  # when the toolkit held it: wall-clock time to detect
                 )
                 with self._lock:
                     self._slices.append(sl)

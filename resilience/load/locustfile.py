@@ -2,30 +2,26 @@
 
 Never import this module outside Locust: importing locust monkey-patches the process with gevent.
 
-One user (`fixed_count = 1`) runs a scheduler that spawns each request greenlet at its intended
-time (constant or exponential gaps) and never waits for responses, so a stalled server cannot make
-it send less. Latency is measured from the intended time. Requests are grouped by intended time into
-slices; each slice's HDR histograms go to the parent over ZeroMQ once all its requests finished.
+One user (`fixed_count = 1`) runs the open-loop schedule (`resilience.load.openloop`): each request in
+its own greenlet at its intended time, latency from the intended time, schedule lag taken just before
+the send. Each slice's HDR histograms go to the parent over ZeroMQ once all its requests finished.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import resource
 import sys
 import time
 
 import gevent
-import gevent.pool
 import numpy as np
 import tritonclient.http as triton_http
 import zmq.green as zmq
-from hdrh.histogram import HdrHistogram
 from locust import User, events, task
 from locust.exception import StopUser
 
-from resilience.load.spec import rate_at
+from resilience.load.openloop import OpenLoop, Recorder
 
 if sys.argv[sys.argv.index("--kserve-protocol") + 1 :][:1] == ["grpc"] if "--kserve-protocol" in sys.argv else False:
     # gRPC's core must cooperate with gevent before any channel exists, or one call freezes every greenlet
@@ -33,7 +29,6 @@ if sys.argv[sys.argv.index("--kserve-protocol") + 1 :][:1] == ["grpc"] if "--kse
 
     grpc.experimental.gevent.init_gevent()
 
-HIGHEST_US = 60_000_000
 _state: dict[str, object] = {"stopping": False}
 
 
@@ -53,74 +48,6 @@ def _add_arguments(parser) -> None:  # type: ignore[no-untyped-def]
     group.add_argument("--slice-s", type=float, default=0.25)
     group.add_argument("--concurrency", type=int, default=64)
     group.add_argument("--zmq-endpoint", required=True)
-
-
-def _hist() -> HdrHistogram:
-    return HdrHistogram(1, HIGHEST_US, 3)
-
-
-class _Slice:
-    __slots__ = ("errors", "failed", "inflight", "lag", "latency", "ok")
-
-    def __init__(self) -> None:
-        self.latency, self.lag = _hist(), _hist()
-        self.ok = self.failed = self.inflight = 0
-        self.errors: dict[str, int] = {}
-
-
-class Recorder:
-    """Per-slice counters and histograms, keyed by intended send time."""
-
-    def __init__(self, sock, slice_s: float, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
-        self.sock, self.slice_s, self.timeout_s = sock, slice_s, timeout_s
-        self.mono0 = time.monotonic()
-        self.wall0 = time.time()
-        self.slices: dict[int, _Slice] = {}
-        self.sent = 0
-
-    def index(self, intended: float) -> int:
-        return int((intended - self.mono0) / self.slice_s)
-
-    def begin(self, intended: float, lag_s: float) -> int:
-        i = self.index(intended)
-        s = self.slices.setdefault(i, _Slice())
-        s.inflight += 1
-        s.lag.record_value(min(max(int(lag_s * 1e6), 1), HIGHEST_US))
-        self.sent += 1
-        return i
-
-    def end(self, i: int, latency_s: float, error: str | None) -> None:
-        s = self.slices[i]
-        s.inflight -= 1
-        if error is None:
-            s.ok += 1
-            s.latency.record_value(min(max(int(latency_s * 1e6), 1), HIGHEST_US))
-        else:
-            s.failed += 1
-            s.errors[error] = s.errors.get(error, 0) + 1
-
-    def flush(self, force: bool = False) -> None:
-        """Send every slice that has ended and has no request still in flight."""
-        now = time.monotonic()
-        for i in sorted(self.slices):
-            s = self.slices[i]
-            end = self.mono0 + (i + 1) * self.slice_s
-            if not force and (now < end or (s.inflight and now < end + self.timeout_s + 1.0)):
-                continue
-            del self.slices[i]
-            self.sock.send_json(
-                {
-                    "type": "slice",
-                    "index": i,
-                    "start": self.wall0 + i * self.slice_s,
-                    "end": self.wall0 + (i + 1) * self.slice_s,
-                    "ok": s.ok,
-                    "failed": s.failed + s.inflight,
-                    "errors": s.errors | ({"unfinished": s.inflight} if s.inflight else {}),
-                    "latency": s.latency.encode().decode() if s.ok else "",
-                    "lag": s.lag.encode().decode() if s.lag.get_total_count() else "",
-                }
-            )
 
 
 class OpenLoopUser(User):
@@ -164,26 +91,23 @@ class OpenLoopUser(User):
             gevent.sleep(self.opts.slice_s / 4)
             self.recorder.flush()
 
-    def _send(self, i: int, intended: float, image_no: int) -> None:
-        error = None
+    def _send(self, n: int) -> str | None:
+        image = self.inputs[n % len(self.inputs)]
         try:
             if self.opts.kserve_protocol == "grpc":
-                self.client.infer(
-                    self.opts.model_name, [self.inputs[image_no]], client_timeout=self.opts.request_timeout
-                )
+                self.client.infer(self.opts.model_name, [image], client_timeout=self.opts.request_timeout)
             else:
-                self.client.infer(
-                    self.opts.model_name, [self.inputs[image_no]], timeout=int(self.opts.request_timeout * 1e6)
-                )
+                self.client.infer(self.opts.model_name, [image], timeout=int(self.opts.request_timeout * 1e6))
         except Exception as exc:  # noqa: BLE001 - every failure is a measured outcome
             status = getattr(exc, "status", lambda: None)()
-            error = f"{self.opts.kserve_protocol} {status}" if status else type(exc).__name__
-        finished = time.monotonic()
-        self.recorder.end(i, finished - intended, error)
+            return f"{self.opts.kserve_protocol} {status}" if status else type(exc).__name__
+        return None
+
+    def _done(self, latency_s: float, error: str | None) -> None:
         events.request.fire(
             request_type="infer",
             name=self.opts.model_name,
-            response_time=(finished - intended) * 1000,
+            response_time=latency_s * 1000,
             response_length=0,
             exception=error and RuntimeError(error),
             context={},
@@ -191,36 +115,19 @@ class OpenLoopUser(User):
 
     @task
     def schedule(self) -> None:
-        poisson = self.opts.arrival == "poisson"
-        spin_s = self.opts.spin_ms / 1000
         profile = (
             json.loads(self.opts.rate_profile)
             if self.opts.rate_profile
             else {"points": [[0, self.opts.rate]], "linear": False}
         )
-        points = [(float(t), float(r)) for t, r in profile["points"]]
-        rng = random.Random()
         rec = self.recorder
-        offset, n = 0.0, 0
-        pool = gevent.pool.Group()
-        while not _state["stopping"]:
-            intended = rec.mono0 + offset
-            delay = intended - time.monotonic()
-            if delay > spin_s:
-                gevent.sleep(delay - spin_s)
-            # gevent's timers fire up to ~1 ms late: cover the last stretch by yielding to other greenlets
-            # (responses keep flowing) until the intended time, instead of one coarse sleep
-            while time.monotonic() < intended and not _state["stopping"]:
-                gevent.sleep(0)
-            if _state["stopping"]:
-                break
-            i = rec.begin(intended, time.monotonic() - intended)
-            pool.spawn(self._send, i, intended, n % len(self.inputs))
-            n += 1
-            # the rate at the current intended time: a piecewise (or linear) profile changes slowly next to
-            # the gaps between requests, so drawing each gap at the current rate follows it closely
-            rate = rate_at(points, profile["linear"], offset)
-            offset += rng.expovariate(rate) if poisson else 1.0 / rate
+        pool = OpenLoop(rec, self._send, self._done).run(
+            [(float(t), float(r)) for t, r in profile["points"]],
+            profile["linear"],
+            poisson=self.opts.arrival == "poisson",
+            spin_s=self.opts.spin_ms / 1000,
+            stopping=lambda: bool(_state["stopping"]),
+        )
         pool.join(timeout=self.opts.request_timeout + 1.0)
         self.flusher.kill()
         rec.flush(force=True)

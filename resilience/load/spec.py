@@ -72,8 +72,9 @@ class LoadSpec(BaseModel):
     """`http` (KServe v2 over HTTP) or `grpc` (KServe v2 over gRPC), both through tritonclient."""
     spin_ms: float = Field(0.0, ge=0, le=5)
     """Wait out the last `spin_ms` before each request by yielding instead of a timer: gevent's timers fire
-    up to ~1 ms late (lag p99 ~1.1 ms), spinning brings it to ~0.2 ms at 1,000 req/s but burns CPU (a
-    whole core at 1,000 req/s): for a generator with a core of its own, not one sharing the platform's."""
+    up to ~1 ms late; spinning takes that out of the schedule lag (p50 ~0.06 ms instead of ~0.6 ms at
+    1,000 req/s, `benchmarks/schedule_lag.py`) but burns CPU (most of a core at 1,000 req/s): for a
+    generator with a core of its own, not one sharing the platform's."""
     web_ui_port: int | None = Field(None, ge=1024, le=65535)
     """Serve Locust's web UI on 127.0.0.1:PORT while the load runs (game days); the test starts by itself."""
     extra_locustfile: str | None = None
