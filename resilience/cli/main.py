@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from resilience.model.capacity import Capacity
 
 err_console = Console(stderr=True, soft_wrap=True)  # long lines stay whole when piped or grepped
+
+
+def out_console() -> Console:
+    """stdout for tables: a terminal's own width; piped (a CI log, a file) wide enough that no cell is cut."""
+    console = Console()
+    return console if console.is_terminal or "COLUMNS" in os.environ else Console(width=160)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -154,7 +161,7 @@ def run(
     if dry_run:
         _dry_run(experiment)
         return
-    out = Console()
+    out = out_console()
     target_dir = report_dir or default_report_dir(experiment)
     bar = RunProgress(err_console, progress_enabled(err_console, ctx.obj["quiet"], as_json))
     # SIGTERM (a CI job cancelled, `kill`) takes the same path as Ctrl-C: rollbacks run before exit.
@@ -251,7 +258,7 @@ def _run_suite(
 
         click.echo(json.dumps(suite_to_dict(result), indent=2, default=str))
         sys.exit(int(result.exit_code))
-    out = Console()
+    out = out_console()
     out.print(render_suite_console(result, gate=base is not None))
     out.print(f"reports: {target_dir}/suite.json, report.xml, report.md", highlight=False)
     sys.exit(int(result.exit_code))
@@ -354,8 +361,8 @@ def gameday(
         load_experiment(target)  # bad input fails before anything starts
         with _local_platform(with_platform), day.running():
             report = run_file(target, target_dir, operator=operator, load_overrides=overrides)
-    Console().print(render_console(report))
-    Console().print(
+    out_console().print(render_console(report))
+    out_console().print(
         f"reports: {target_dir}/ report.html, report.md, report.json, report.xml, gameday.log", highlight=False
     )
     sys.exit(int(report.exit_code))
@@ -380,7 +387,7 @@ def _dry_run(experiment: Path) -> None:
         table.add_column(col, overflow="fold")
     for step in steps:
         table.add_row(step.where, step.name, "\n".join(step.plan))
-    Console().print(table)
+    out_console().print(table)
     if problems:
         _fail("these steps cannot apply: " + "; ".join(problems), ExitCode.FAULT_OR_ABORT)
 
@@ -696,7 +703,7 @@ def _print_status(plat: LocalPlatform) -> None:
             str(p.restarts),
             last,
         )
-    Console().print(table)
+    out_console().print(table)
     from resilience.engine import capacity
 
     measured = capacity.last(plat.state_dir, plat.state.get("platform_id"))

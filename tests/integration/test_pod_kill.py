@@ -31,6 +31,9 @@ def test_pod_kill_under_load_lands_recovers_and_is_measured(platform: Platform, 
     assert report["schema_version"] == 1
     assert report["exit_code"] == result.returncode
     assert report["experiment"]["title"].startswith("Killing one inference replica")
+    # piped, as in a CI log: the console table is not cut to 80 columns
+    table = result.stdout.split("SLO verdicts")[1]
+    assert "availability" in table and "latency-p99" in table and "…" not in table.split("Faults")[0], table
 
     # the fault landed, with evidence from the pod's parent, and the platform healed
     (fault,) = report["faults"]
