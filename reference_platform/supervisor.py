@@ -263,6 +263,13 @@ class Supervisor:
             },
             "state_dir": str(self.state_dir),
             "started_at": self.started_at,
+            # what `platform up` asked for: a second `up` with a different shape is refused, not ignored
+            "shape": {
+                "regions": len(self.config.regions),
+                "replicas": self.config.replicas,
+                "pipeline": bool(self.stage_urls),
+                "netns": bool(ReplicaPod.networks),
+            },
         }
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))

@@ -37,6 +37,24 @@ def running(state_dir: Path) -> LocalPlatform | None:
         return None
 
 
+def _same_shape(platform: LocalPlatform, state_dir: Path, **asked: int | bool | None) -> None:
+    """A running platform is reused only if it has the shape asked for (what was not asked for may differ)."""
+    shape = platform.state.get("shape")
+    if not isinstance(shape, dict):
+        return  # started by an older version: nothing to compare
+    differ = [
+        f"{key} {shape.get(key)} (asked for {value})"
+        for key, value in asked.items()
+        if value not in (None, False) and shape.get(key) != value
+    ]
+    if differ:
+        have = f"{shape.get('regions')} region(s) x {shape.get('replicas')} replicas"
+        raise UsageError(
+            f"a platform with {have} is already running in {state_dir}, and it has {', '.join(differ)}: "
+            "stop it first (`resilience platform down`), or give the new one its own `--state-dir`"
+        )
+
+
 def up(
     state_dir: Path,
     replicas: int | None = None,
@@ -53,6 +71,7 @@ def up(
     """
     existing = running(state_dir)
     if existing is not None:
+        _same_shape(existing, state_dir, replicas=replicas, regions=regions, pipeline=pipeline, netns=netns)
         return existing
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)

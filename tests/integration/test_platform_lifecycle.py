@@ -53,6 +53,18 @@ def test_up_is_idempotent_and_status_shows_every_pod(platform: Platform) -> None
         assert pod["name"] in status.stdout and str(pod["pid"]) in status.stdout
 
 
+def test_up_refuses_a_different_shape_instead_of_reusing_the_running_platform(platform: Platform) -> None:
+    first = platform.state["supervisor_pid"]
+    assert platform.state["shape"] == {"regions": 1, "replicas": 2, "pipeline": False, "netns": False}
+    other = platform.cli("platform", "up", "--regions", "2", "--replicas", "3")
+    assert other.returncode == 2, other.stderr
+    assert "1 region(s) x 2 replicas is already running" in other.stderr
+    assert "replicas 2 (asked for 3), regions 1 (asked for 2)" in other.stderr and "platform down" in other.stderr
+    same = platform.cli("platform", "up", "--replicas", "2")  # the shape it has: reused
+    assert same.returncode == 0 and platform.state["supervisor_pid"] == first
+    assert len([p for p in platform.pods() if p["role"] == "inference" and p["variant"] == "stable"]) == 2
+
+
 def test_every_pod_reports_cpu_and_memory_and_gpus_are_never_faked(platform: Platform) -> None:
     import httpx
 
