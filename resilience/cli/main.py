@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # chaoslib logs through "chaostoolkit"; keep its INFO lines, they narrate the experiment.
     logging.getLogger("chaostoolkit").setLevel(level)
+    # we ask for rollbacks "always" on purpose (a fault never outlives its run): not a warning to the user
+    handler.addFilter(lambda record: "Rollbacks were explicitly requested" not in record.getMessage())
 
 
 def _fail(message: str, code: ExitCode) -> None:
@@ -88,8 +91,18 @@ def _exit_codes(interrupted: str) -> Iterator[None]:
         _fail(str(exc), ExitCode.FAULT_OR_ABORT)
 
 
+_GLOBAL_FLAGS = {"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"}
+
+
 class _Group(click.Group):
-    """Bad usage exits 2 (click's default) with its message; ours say the fix too."""
+    """Bad usage exits 2 (click's default) with its message; ours say the fix too. `-q` and `-v` work
+    after the command too (`resilience run -q X`), as users type them."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in _GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in _GLOBAL_FLAGS] + args[end:]
+        return super().parse_args(ctx, flags + rest)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -482,6 +495,27 @@ def status(state_dir: Path | None) -> None:
         err_console.print("the local platform is not running (start it with `resilience platform up`)")
         sys.exit(1)
     _print_status(plat)
+    _print_active_faults(plat.state_dir)
+
+
+def _print_active_faults(state_dir: Path) -> None:
+    """Faults in the ledger: a run's own while it runs, or left behind by one that died (`recover` undoes them)."""
+    import psutil
+
+    from resilience.faults import Ledger
+
+    for entry in Ledger(state_dir / "ledger").active():
+        since = time.strftime("%H:%M:%S", time.localtime(entry.created_at))
+        if psutil.pid_exists(entry.run_pid):
+            err_console.print(
+                f"fault active: {entry.kind.value} on {entry.target} since {since} (run pid {entry.run_pid})"
+            )
+        else:
+            err_console.print(
+                f"[bold red]fault left behind:[/] {entry.kind.value} on {entry.target} since {since}; its run "
+                f"(pid {entry.run_pid}) is gone: run `resilience recover` to undo it",
+                highlight=False,
+            )
 
 
 @platform.command()
@@ -575,10 +609,14 @@ def down(state_dir: Path | None) -> None:
             err_console.print(
                 f"rolled back {r.entry.kind.value} on {r.entry.target}" + (f": {r.error}" if r.error else "")
             )
+    was_running = lifecycle.running(sd) is not None
     with err_console.status("stopping the reference platform..."):
         swept = lifecycle.down(sd)
     msg = f" (killed {len(swept)} leftover process(es))" if swept else ""
-    err_console.print(f"platform stopped{msg}")
+    if was_running or swept:
+        err_console.print(f"platform stopped{msg}")
+    else:
+        err_console.print(f"no platform was running in {sd}: nothing to stop")
 
 
 @platform.command()

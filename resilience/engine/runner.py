@@ -191,7 +191,11 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
     return report
 
 
-def _link_latest(report_dir: Path) -> None:
+def _link_latest(report_dir: Path, root: Path = Path("reports")) -> None:
+    """Point reports/latest at this run, only when it went to the default place (a `--report-dir` the user
+    chose gets no `latest` beside it, in a folder that may not be ours)."""
+    if report_dir.resolve().parent != root.resolve():
+        return
     latest = report_dir.parent / "latest"
     try:
         if latest.is_symlink() or latest.exists():

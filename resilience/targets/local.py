@@ -95,7 +95,8 @@ class LocalPlatform:
             self.state: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
             raise PlatformError(
-                f"no local platform is running ({path} does not exist); start one with `resilience platform up` or use `resilience run --with-platform`"
+                f"no local platform is running ({path} does not exist); start one with `resilience platform up`, "
+                "or add `--with-platform` to this command (run, suite, gate and gameday take it)"
             ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc

@@ -74,6 +74,8 @@ def test_kill_9_mid_fault_then_recover_leaves_nothing_active(platform: Platform,
             proc.kill()
     time.sleep(0.5)
     assert fault_processes() and ledger_entries(platform.state_dir)  # the fault outlived the killed toolkit...
+    status = platform.cli("platform", "status")  # ...and the platform's status says so, and what to do
+    assert "fault left behind: network-latency" in status.stderr and "resilience recover" in status.stderr
 
     started = time.monotonic()
     result = platform.cli("recover")
