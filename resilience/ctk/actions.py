@@ -267,4 +267,6 @@ def _record_json(r: FaultRecord) -> dict[str, object]:
         "landed": r.landed,
         "recovered_at": r.recovered_at,
         "evidence": dict(r.evidence),
+        "error": r.error,
+        "unmet": r.unmet,
     }

@@ -156,7 +156,7 @@ def decide(
     reasons += [
         f"the platform did not answer fault {f.kind.value} on {f.target} as expected: {f.unmet}"
         for f in run.faults
-        if getattr(f, "unmet", None)
+        if f.unmet
     ]
     status = RunStatus.DEVIATED if reasons else RunStatus.COMPLETED
     for r in slos:

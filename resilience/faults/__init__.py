@@ -7,10 +7,11 @@ Every fault has `plan(platform)` (what it would hit, touching nothing: `resilien
 from typing import Protocol
 
 from resilience.faults.app import BadCanary, CameraFault
+from resilience.faults.bandwidth import Bandwidth
 from resilience.faults.base import FaultContext
 from resilience.faults.compute import Saturation
 from resilience.faults.ledger import Ledger, LedgerEntry
-from resilience.faults.network import Bandwidth, ConnectionReset, NetworkLatency, PacketLoss, RegionPartition
+from resilience.faults.network import ConnectionReset, NetworkLatency, PacketLoss, RegionPartition
 from resilience.faults.pod import CrashLoop, PodHang, PodKill, wait_all_ready
 from resilience.faults.recover import Recovered, recover
 from resilience.faults.select import Selector

@@ -74,28 +74,52 @@ class BadCanary:
         finally:
             # Whatever happened while watching (time up, an error, Ctrl-C), the canary must not stay: abort it
             # and forget the entry only once the rollout has ended; if that fails, `recover` still has it.
-            aborted_by_fault = state.get("state") not in ENDED
+            watched = state.get("state")
+            aborted_by_fault = watched not in ENDED
             try:
                 if aborted_by_fault:
                     state = ctx.platform.rollout("abort")
                 ctx.book.clear(entry)
             except ResilienceError as exc:
                 log.warning("could not abort the canary (%s); `resilience recover` will", exc)
-        served = sum(int(c.get("requests", 0)) for c in state.get("canary", {}).values())
+        landed, evidence, error, unmet = self._judge(state, watched if aborted_by_fault else None)
+        recovered = state.get("decided_at") or time.time()
+        return [ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, recovered, error, unmet))]
+
+    def _judge(
+        self, state: dict[str, Any], timed_out_in: str | None
+    ) -> tuple[bool, dict[str, Any], str | None, str | None]:
+        """(landed, evidence, error, unmet) from the rollout's final state.
+
+        `timed_out_in`: the state the rollout was still in when the watch ended (the fault then aborted
+        it), None when it had ended on its own. Landed: the canary served requests. Met: the platform
+        itself rolled it back; a canary it promoted, or one still running when the time ran out, is `unmet`.
+        """
+        served = sum(int(c.get("requests", 0)) for c in (state.get("canary") or {}).values())
+        final = state.get("state")
+        rolled_back = final == "rolled-back"
         evidence: dict[str, Any] = {
-            "final_state": state.get("state"),
+            "final_state": final,
             "reason": state.get("reason"),
             "canary": state.get("canary"),
             "canary_requests": served,
-            "rolled_back_by_platform": state.get("state") == "rolled-back",
-            "aborted_by_fault": aborted_by_fault,
+            "rolled_back_by_platform": rolled_back,
+            "aborted_by_fault": timed_out_in is not None and final == "aborted",
         }
-        if state.get("decided_at") and state.get("state") == "rolled-back":
+        if state.get("decided_at") and rolled_back:
             evidence["time_to_rollback_s"] = round(state["decided_at"] - state["started_at"], 3)
         landed = served > 0
         error = None if landed else "the canary served no request (is load flowing? did it become ready?)"
-        recovered = state.get("decided_at") or time.time()
-        return [ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, recovered, error))]
+        unmet = None
+        if landed and not rolled_back:  # a canary that served nothing gave the platform nothing to judge
+            if timed_out_in is None:
+                how = f"final state: {final}"
+            elif final == "aborted":
+                how = f"still {timed_out_in} when the time ran out; the fault aborted it"
+            else:
+                how = f"still {final} when the time ran out; the fault could not abort it, `resilience recover` will"
+            unmet = f"the platform did not roll back the bad canary within {self.duration_s:g} s ({how})"
+        return landed, evidence, error, unmet
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Two mechanisms, and every record says which one was used:
 - `nftables` (root, regions in network namespaces): real packet filters on the host side of a region's
-  veth; dropped packets make clients time out, not get refused. `tbf` for bandwidth.
+  veth; dropped packets make clients time out, not get refused. `tbf` for bandwidth (`faults.bandwidth`).
 - `proxy` (unprivileged): the gateway's entries for the region's replicas are re-pointed through a
   userspace fault proxy (`resilience.targets.faultproxy`) that blackholes, delays or resets. Latency
   always goes this way: the kernel here has no netem.
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.errors import FaultError, UsageError
+from resilience.errors import FaultError, ResilienceError, UsageError
 from resilience.faults.base import FaultContext
 from resilience.faults.ledger import LedgerEntry
 from resilience.faults.select import Selector
@@ -62,17 +62,36 @@ def _table_name(entry: LedgerEntry) -> str:
     return "resilience_" + entry.id.replace("-", "_")
 
 
+@dataclass
+class Detour:
+    """The fault proxies the gateway's traffic for some pods goes through, and what could not be undone."""
+
+    proxies: dict[str, faultproxy.ProxyProcess] = field(default_factory=dict)
+    """Pod name -> its proxy."""
+    unrestored: dict[str, str] = field(default_factory=dict)
+    """Pod name -> why the gateway could not be pointed back at it (its ledger entry is kept for `recover`)."""
+
+    def check_restored(self) -> None:
+        """Raise if a route was left through a proxy: the fault outlived its duration and the run must say so."""
+        if self.unrestored:
+            why = "; ".join(f"{name}: {exc}" for name, exc in self.unrestored.items())
+            raise FaultError(
+                f"could not point the gateway back at {', '.join(self.unrestored)} ({why}); it still sends their "
+                "traffic to a stopped fault proxy, and the ledger entry is kept: run `resilience recover`"
+            )
+
+
 @contextlib.contextmanager
-def proxied(
-    ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **proxy_args: Any
-) -> Iterator[dict[str, faultproxy.ProxyProcess]]:
+def proxied(ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **proxy_args: Any) -> Iterator[Detour]:
     """Route the gateway's traffic for `pods` through fault proxies in `mode`; undo it all on exit.
 
     Each proxy starts before anything is re-pointed (harmless until then) and its ledger entry is
-    written before the gateway is re-pointed, so `resilience recover` can always undo the route.
+    written before the gateway is re-pointed, so `resilience recover` can always undo the route. A
+    route that cannot be restored keeps its entry and is named in `Detour.unrestored`: the caller
+    settles its records, then calls `check_restored`, so the failure reaches the verdict.
     """
-    proxies: dict[str, faultproxy.ProxyProcess] = {}
-    entries: list[LedgerEntry] = []
+    detour = Detour()
+    entries: dict[str, LedgerEntry] = {}
     try:
         for pod in pods:
             assert pod.http_port is not None and pod.grpc_port is not None
@@ -84,24 +103,27 @@ def proxied(
                 log_path=ctx.platform.state_dir / "logs" / f"faultproxy-{pod.name}.log",
                 **proxy_args,
             )
-            proxies[pod.name] = proxy
+            detour.proxies[pod.name] = proxy
             undo: list[dict[str, Any]] = [
                 {"op": "restore-route", "pod": pod.name},
                 {"op": "stop-proxy", "pid": proxy.pid},
             ]
-            entries.append(ctx.book.record(kind, pod.label, undo))
+            entries[pod.name] = ctx.book.record(kind, pod.label, undo)
             links = proxy.links
             ctx.platform.route_pod(pod.name, ("127.0.0.1", links[0].listen, links[1].listen))
-        yield proxies
+        yield detour
     finally:
-        for pod in pods:
-            if pod.name in proxies:
-                with contextlib.suppress(Exception):
-                    ctx.platform.route_pod(pod.name, None)
-        for proxy in proxies.values():
+        for name in detour.proxies:
+            try:
+                ctx.platform.route_pod(name, None)
+            except (ResilienceError, OSError, ValueError) as exc:  # refused, no answer, or not JSON
+                log.error("could not point the gateway back at %s (%s); `resilience recover` will", name, exc)
+                detour.unrestored[name] = str(exc)
+        for proxy in detour.proxies.values():
             proxy.stop()
-        for entry in entries:
-            ctx.book.clear(entry)
+        for name, entry in entries.items():
+            if name not in detour.unrestored:
+                ctx.book.clear(entry)
 
 
 def held_through_proxies(
@@ -113,16 +135,24 @@ def held_through_proxies(
     mode: str,
     **proxy_args: Any,
 ) -> list[FaultRecord]:
-    """Route `pods` through proxies in `mode` for `duration_s`, then judge each pod's proxy counters."""
-    with proxied(ctx, kind, pods, mode, **proxy_args) as proxies:
+    """Route `pods` through proxies in `mode` for `duration_s`, then judge each pod's proxy counters.
+
+    Raises FaultError (after settling the records) when a route could not be restored.
+    """
+    with proxied(ctx, kind, pods, mode, **proxy_args) as detour:
         at = time.time()
         slots = {p.name: ctx.pending(FaultRecord(kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods}
         healed = _hold(duration_s)
-        stats = {name: p.stats() for name, p in proxies.items()}
+        stats = {name: p.stats() for name, p in detour.proxies.items()}
     records = []
     for pod in pods:
         landed, evidence, error = judge(pod, stats[pod.name])
-        records.append(ctx.settle(slots[pod.name], FaultRecord(kind, pod.label, at, landed, evidence, healed, error)))
+        still_on = detour.unrestored.get(pod.name)
+        if still_on is not None:
+            evidence = evidence | {"route_restore_failed": still_on}
+        rec = FaultRecord(kind, pod.label, at, landed, evidence, None if still_on else healed, error)
+        records.append(ctx.settle(slots[pod.name], rec))
+    detour.check_restored()
     return records
 
 
@@ -223,20 +253,24 @@ class RegionPartition:
         return ok
 
     def _proxy(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
-        with proxied(ctx, self.kind, pods, "drop") as proxies:
+        with proxied(ctx, self.kind, pods, "drop") as detour:
             at = time.time()
             evidence: dict[str, Any] = {"mechanism": "proxy (unprivileged)", "pods": [p.name for p in pods]}
             slot = ctx.pending(FaultRecord(self.kind, target, at, False, evidence, error="not verified yet"))
             _hold(self.duration_s)
-            stats = {name: p.stats() for name, p in proxies.items()}
-        healed = time.time()  # the routes are direct again
+            stats = {name: p.stats() for name, p in detour.proxies.items()}
+        healed = None if detour.unrestored else time.time()  # the routes are direct again
+        if detour.unrestored:
+            evidence["route_restore_failed"] = dict(detour.unrestored)
         # SYNs the kernel dropped at the proxies' full listen queues (host-wide counter, so a lower bound of 1 each)
         evidence["syns_dropped"] = max((s.get("listen_drops_host", 0) for s in stats.values()), default=0)
         landed = evidence["syns_dropped"] >= len(pods)
         error = (
             None if landed else "no connection attempt into the partitioned region was dropped (is traffic flowing?)"
         )
-        return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
+        record = ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
+        detour.check_restored()
+        return record
 
 
 def _connect_from(netns: str, host: str, port: int) -> str:
@@ -398,47 +432,5 @@ class PacketLoss:
                 FaultRecord(
                     self.kind, target, at, dropped > 0, ev, healed, None if dropped else "no packet was dropped"
                 ),
-            )
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class Bandwidth:
-    """Limit the link between the gateway and a region to `rate` (e.g. `1mbit`) each way with `tbf`, for `duration_s`."""
-
-    region: str = "a"
-    rate: str = "1mbit"
-    duration_s: float = 10.0
-    kind: FaultKind = FaultKind.NETWORK_BANDWIDTH
-
-    def plan(self, platform: LocalPlatform) -> list[str]:
-        choose_mechanism(platform, self.region, "nftables")
-        return [f"tbf {self.rate} on both ends of region {self.region}'s link for {self.duration_s:g} s"]
-
-    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        choose_mechanism(ctx.platform, self.region, "nftables")
-        net = ctx.platform.network["regions"][self.region]
-        ends = [(net["host_dev"], None), (net["ns_dev"], net["netns"])]
-        target = f"region {self.region} link"
-        undo = [{"op": "delete-qdisc", "dev": dev, "netns": ns} for dev, ns in ends]
-        entry = ctx.book.record(self.kind, target, undo)
-        try:
-            for dev, ns in ends:
-                netfilter.add_tbf(dev, ns, self.rate)
-            at = time.time()
-            slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "tc tbf"}))
-            shown = {dev: netfilter.qdisc(dev, ns) for dev, ns in ends}
-            healed = _hold(self.duration_s)
-            after = {dev: netfilter.qdisc(dev, ns) for dev, ns in ends}
-        finally:
-            for dev, ns in ends:
-                netfilter.delete_qdisc(dev, ns)
-            ctx.book.clear(entry)
-        landed = all("tbf" in q for q in shown.values())
-        ev = {"mechanism": "tc tbf", "rate": self.rate, "qdisc_stats": {d: q.strip() for d, q in after.items()}}
-        return [
-            ctx.settle(
-                slot,
-                FaultRecord(self.kind, target, at, landed, ev, healed, None if landed else f"tbf not present: {shown}"),
             )
         ]

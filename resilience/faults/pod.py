@@ -12,6 +12,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from resilience.errors import FaultError, UsageError
 from resilience.faults.base import FaultContext
@@ -55,22 +56,23 @@ class PodKill:
             evidence = {"killed_pid": pod.pid, "signal_sent": self.signal_name}
             slot = ctx.pending(FaultRecord(self.kind, pod.label, at, False, evidence, error="not verified yet"))
             sent.append((pod, at, slot))
-        if sig == signal.SIGTERM:
-            for pod, _, _ in sent:
-                self._escalate(ctx.platform, pod)
-        return [ctx.settle(slot, self._verify(ctx.platform, pod, at)) for pod, at, slot in sent]
+        escalated = {
+            pod.name: self._escalate(ctx.platform, pod, at) if sig == signal.SIGTERM else None for pod, at, _ in sent
+        }
+        return [ctx.settle(slot, self._verify(ctx.platform, pod, at, escalated[pod.name])) for pod, at, slot in sent]
 
-    def _escalate(self, platform: LocalPlatform, pod: Pod) -> None:
-        """After the grace period, SIGKILL what is left of the group (what the kubelet does)."""
+    def _escalate(self, platform: LocalPlatform, pod: Pod, sent_at: float) -> float | None:
+        """After the grace period, SIGKILL what is left of the group (what the kubelet does); return when, if it did."""
         assert pod.pid is not None
-        deadline = time.monotonic() + self.grace_s
+        deadline = time.monotonic() + self.grace_s - (time.time() - sent_at)
         while platform.group_states(pod.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if platform.group_states(pod.pid):
             log.info("%s outlived its %.1f s grace period: SIGKILL", pod.label, self.grace_s)
-            platform.signal_pod(pod, signal.SIGKILL)
+            return platform.signal_pod(pod, signal.SIGKILL, missing_ok=True)
+        return None
 
-    def _verify(self, platform: LocalPlatform, pod: Pod, at: float) -> FaultRecord:
+    def _verify(self, platform: LocalPlatform, pod: Pod, at: float, escalated_at: float | None) -> FaultRecord:
         old_pid = pod.pid
         died = platform.wait_for(
             pod.name, lambda p: p.last_exit is not None and p.last_exit["pid"] == old_pid, self.evidence_timeout_s
@@ -80,16 +82,81 @@ class PodKill:
             error = f"the supervisor never reported pid {old_pid} exiting within {self.evidence_timeout_s:.0f} s"
             return FaultRecord(self.kind, pod.label, at, False, evidence, error=error)
         exit_ = died.last_exit
-        # SIGTERM landed if the pod ended because of it: killed by it, exited on its own, or escalated to SIGKILL.
-        landed = exit_["signal"] == self.signal_name or self.signal_name == "SIGTERM"
-        evidence |= {"exit_seen_by_parent": exit_, "detected_after_s": round(exit_["at"] - at, 3)}
+        landed, ended_by = judge_exit(exit_, self.signal_name, at, self.grace_s, escalated_at, pod.ready)
+        evidence |= {
+            "exit_seen_by_parent": exit_,
+            "detected_after_s": round(exit_["at"] - at, 3),
+            "ended_by": ended_by,
+        }
+        if escalated_at is not None:
+            evidence["escalated_to_sigkill_after_s"] = round(escalated_at - at, 3)
         back = wait_replaced(platform, pod.name, old_pid, self.recovery_timeout_s)
         evidence |= recovery_evidence(back, at)
         log.info(
             "pod-kill %s: pid %s ended (%s); replacement %s", pod.name, old_pid, exit_["signal"], back and back.pid
         )
-        problem = None if landed else f"pid {old_pid} ended with {exit_}, not {self.signal_name}"
+        problem = None if landed else f"pid {old_pid} did not end because of our {self.signal_name}: {ended_by}"
         return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, problem)
+
+
+EXIT_SEEN_SLACK_S = 1.0
+"""How late the supervisor may report an exit inside the grace period: it polls its child every 0.05 s,
+but on a busy box its thread runs late, and an exit at the very end of the grace period races our SIGKILL."""
+
+
+def judge_exit(
+    exit_: dict[str, Any],
+    signal_name: str,
+    sent_at: float,
+    grace_s: float,
+    escalated_at: float | None,
+    was_ready: bool = True,
+) -> tuple[bool, str]:
+    """Whether the pod ended because of our signal, and how (or why not), from the exit its parent saw.
+
+    `exit_` is the supervisor's record (`signal`, `returncode`, `at`, `reason`); an exit it only observed
+    has a reason starting `exited:`, one it caused itself (a liveness restart, a rollout) names that.
+    Landed: killed by the signal we sent; for SIGTERM also a graceful exit (a code) within the grace
+    period, our SIGKILL after it, or a liveness restart inside the grace period of a pod that was ready
+    when we signalled it (a replica shutting down in answer to SIGTERM stops serving the inference its
+    liveness probe is: the supervisor then cuts the shutdown short, as a kubelet's probes may). An exit
+    before our signal, or by anyone else's hand, is not.
+    """
+    at, sig, reason = float(exit_["at"]), exit_.get("signal"), str(exit_.get("reason", ""))
+    after_s = at - sent_at
+    if at < sent_at:
+        return False, f"it ended before our {signal_name} ({reason}, {-after_s:.3f} s earlier)"
+    if (
+        signal_name == "SIGTERM"
+        and reason.startswith("liveness")
+        and was_ready
+        and after_s <= grace_s + EXIT_SEEN_SLACK_S
+        and (escalated_at is None or at < escalated_at)
+    ):
+        return True, (
+            f"restarted by the supervisor ({reason}) {after_s:.2f} s after our SIGTERM, inside its {grace_s:g} s "
+            "grace period: the replica was ready when signalled and stopped answering as it shut down"
+        )
+    if not reason.startswith("exited:"):
+        why = "" if was_ready or not reason.startswith("liveness") else "; it was not ready when we signalled it"
+        return False, f"the supervisor ended it itself ({reason}), not our {signal_name}{why}"
+    if sig == signal_name:
+        return True, f"killed by our {signal_name}"
+    if signal_name == "SIGTERM" and sig is None:
+        if after_s <= grace_s + EXIT_SEEN_SLACK_S:
+            return True, (
+                f"exited with code {exit_.get('returncode')} {after_s:.2f} s after our SIGTERM, within its "
+                f"{grace_s:g} s grace period (graceful shutdown)"
+            )
+        return (
+            False,
+            f"exited with code {exit_.get('returncode')} {after_s:.2f} s after our SIGTERM, past its grace",
+        )
+    if signal_name == "SIGTERM" and sig == "SIGKILL" and escalated_at is not None and at >= escalated_at:
+        return True, f"killed by our SIGKILL after the {grace_s:g} s grace period (escalated)"
+    if sig is None:
+        return False, f"exited with code {exit_.get('returncode')}, not killed by our {signal_name}"
+    return False, f"killed by {sig}, which we did not send ({reason})"
 
 
 @dataclass(frozen=True, slots=True)

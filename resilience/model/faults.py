@@ -24,3 +24,5 @@ class FaultRecord:
     recovered_at: float | None = None
     """When the target was healthy again (e.g. the replacement pod became ready), if it was."""
     error: str | None = None
+    unmet: str | None = None
+    """What the platform was expected to do in answer to the fault and did not (e.g. it kept a bad canary); the verdict fails the run on it."""

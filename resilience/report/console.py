@@ -66,6 +66,8 @@ def render_console(report: RunReport) -> RenderableType:
             )
         if f.error:
             lines.append(f"error: {f.error}")
+        if f.unmet:
+            lines.append(f"not as expected: {f.unmet}")
         landed = Text("yes", "green") if f.landed else Text("NO", "bold red")
         faults.add_row(f.kind.value, f.target, landed, "\n".join(lines))
     parts: list[RenderableType] = [slos] if report.slos else []

@@ -63,6 +63,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "landed": f.landed,
                 "evidence": dict(f.evidence),
                 "error": f.error,
+                "unmet": f.unmet,
             }
             for f in report.faults
         ],

@@ -7,6 +7,10 @@ The privileged tests need root and nft (CI installs nftables and runs as root); 
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,12 +128,47 @@ def test_packet_loss_drops_a_share_of_packets(netns_platform: Platform, tmp_path
     assert nft_tables() == []
 
 
+_SINK = (  # run in the region's namespace: counts what arrives, and how long it took from the first byte
+    "import socket,sys,time\n"
+    "s=socket.socket(); s.bind((sys.argv[1],0)); s.listen(); s.settimeout(20); print(s.getsockname()[1], flush=True)\n"
+    "c,_=s.accept(); c.settimeout(20); d=c.recv(65536); t=time.monotonic(); n=len(d)\n"
+    "while (d:=c.recv(65536)): n+=len(d)\n"
+    "print(n, time.monotonic()-t, flush=True)\n"
+)
+
+
 @privileged
-def test_bandwidth_limit_is_a_tbf_on_both_ends_and_is_removed(netns_platform: Platform) -> None:
+def test_bandwidth_limit_shapes_real_traffic_on_the_link_and_is_removed(netns_platform: Platform) -> None:
     net = netns_platform.state["network"]["regions"]["a"]
-    (rec,) = Bandwidth("a", rate="2mbit", duration_s=1).inject(_ctx(netns_platform))
+    sink = subprocess.Popen(
+        ["ip", "netns", "exec", net["netns"], sys.executable, "-c", _SINK, net["pod_ip"]],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def send() -> None:  # 400 kB from the host into the region while the limit is on: 1.6 s at 2 Mbit/s
+        time.sleep(0.5)
+        with socket.create_connection((net["pod_ip"], port), timeout=10) as c:
+            c.sendall(b"x" * 400_000)
+
+    try:
+        assert sink.stdout is not None
+        port = int(sink.stdout.readline())
+        sender = threading.Thread(target=send)
+        sender.start()
+        (rec,) = Bandwidth("a", rate="2mbit", duration_s=3).inject(_ctx(netns_platform))
+        sender.join(10)
+        received, took_s = sink.stdout.readline().split()
+    finally:
+        sink.kill()
+        sink.wait()
     assert rec.landed, rec.evidence
-    assert all("tbf" in q and "2Mbit" in q for q in rec.evidence["qdisc_stats"].values()), rec.evidence
+    into_region = rec.evidence["ends"][net["host_dev"]]
+    assert net["host_dev"] in rec.evidence["shaped_ends"] and into_region["overlimits"] > 0, rec.evidence
+    assert into_region["sent_bytes"] >= 400_000 and into_region["limit_bps"] == 2e6
+    # measured at both ends: the qdisc's average stayed under the limit, and the receiver got it at that pace
+    assert into_region["throughput_bps"] <= 2e6 * 1.1, rec.evidence
+    assert int(received) == 400_000 and float(took_s) >= 1.4, (received, took_s)  # 1.6 s at 2 Mbit/s
     assert "tbf" not in qdiscs(net["host_dev"]) and "tbf" not in qdiscs(net["ns_dev"], net["netns"])
     assert_nothing_left(netns_platform.state_dir)
 

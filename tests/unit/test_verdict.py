@@ -178,3 +178,12 @@ def test_an_slo_that_held_at_half_the_declared_rate_is_inconclusive() -> None:
     assert (r.exit_code, r.verdict, r.status) == (ExitCode.SLO_FAILED, Verdict.INCONCLUSIVE, RunStatus.COMPLETED)
     near = LoadSummary(1900, 0, 20.0, 100.0, 95.0, 1.0, 3.0)  # Poisson noise and a short tail: still the load
     assert assemble(journal(), session(landed()), [slo(Verdict.PASS)], near, {}).exit_code is ExitCode.OK
+
+
+def test_a_fault_the_platform_did_not_answer_as_expected_fails_the_run() -> None:
+    kept = FaultRecord(
+        FaultKind.BAD_CANARY, "canary v2", 1.0, landed=True, unmet="the platform did not roll back the bad canary"
+    )
+    r = assemble(journal(), session(kept), [slo(Verdict.PASS)], None, {})
+    assert (r.status, r.exit_code, r.verdict) == (RunStatus.DEVIATED, ExitCode.SLO_FAILED, Verdict.FAIL)
+    assert "did not answer fault bad-canary on canary v2 as expected: the platform did not roll back" in r.reasons[0]

@@ -1,0 +1,147 @@
+"""Limit the link between the gateway and a region with `tc tbf`, judged from the qdiscs' own counters.
+
+A token bucket filter on both ends of the region's veth. The qdisc being there proves nothing: the
+evidence is tc's statistics (`tc -s qdisc show`) over the hold, bytes and packets sent, packets
+dropped, and `overlimits`, the times the bucket was empty and a packet had to wait.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from resilience.errors import FaultError
+from resilience.faults.base import FaultContext
+from resilience.faults.network import choose_mechanism
+from resilience.model import FaultKind, FaultRecord
+from resilience.targets import LocalPlatform, netfilter
+
+_TBF = re.compile(
+    r"qdisc tbf \S+ .*?\brate (?P<rate>\S+).*?\n\s*Sent (?P<bytes>\d+) bytes (?P<packets>\d+) pkt "
+    r"\(dropped (?P<dropped>\d+), overlimits (?P<overlimits>\d+)",
+    re.DOTALL,
+)
+_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12}
+
+
+@dataclass(frozen=True, slots=True)
+class TbfStats:
+    """One tbf qdisc's counters, as `tc -s qdisc show` prints them (cumulative since it was added)."""
+
+    rate_bps: float | None
+    sent_bytes: int
+    sent_packets: int
+    dropped: int
+    overlimits: int
+
+
+def parse_tbf(text: str) -> TbfStats | None:
+    """The tbf qdisc's counters in `tc -s qdisc show dev X` output, or None when there is no tbf qdisc."""
+    m = _TBF.search(text)
+    if m is None:
+        return None
+    return TbfStats(_rate_bps(m["rate"]), int(m["bytes"]), int(m["packets"]), int(m["dropped"]), int(m["overlimits"]))
+
+
+def _rate_bps(text: str) -> float | None:
+    """`2Mbit` -> 2e6 (tc prints rates in bits per second, 1000-based)."""
+    m = re.fullmatch(r"([\d.]+)([A-Za-z]*bit)", text)
+    unit = _UNITS.get(m[2].lower()) if m else None
+    return float(m[1]) * unit if m and unit else None
+
+
+def judge_shaping(
+    before: dict[str, TbfStats | None], after: dict[str, TbfStats | None], held_s: float
+) -> tuple[bool, dict[str, Any], str | None]:
+    """(landed, evidence, error): landed when every end had its tbf and one of them shaped traffic.
+
+    Shaped: the qdisc sent packets during the hold and was over its limit (a packet waited for tokens)
+    or dropped packets. A bucket that never ran out did nothing to the traffic, so that is not landed.
+    """
+    ends: dict[str, dict[str, Any]] = {}
+    missing = [dev for dev in after if before.get(dev) is None or after[dev] is None]
+    for dev, b in before.items():
+        a = after.get(dev)
+        if b is None or a is None:
+            ends[dev] = {"tbf": False}
+            continue
+        sent = a.sent_bytes - b.sent_bytes
+        ends[dev] = {
+            "tbf": True,
+            "limit_bps": a.rate_bps,
+            "sent_bytes": sent,
+            "sent_packets": a.sent_packets - b.sent_packets,
+            "dropped": a.dropped - b.dropped,
+            "overlimits": a.overlimits - b.overlimits,
+            "throughput_bps": round(sent * 8 / held_s) if held_s > 0 else None,
+        }
+    shaped = [
+        dev
+        for dev, e in ends.items()
+        if e["tbf"] and e["sent_packets"] > 0 and (e["overlimits"] > 0 or e["dropped"] > 0)
+    ]
+    evidence: dict[str, Any] = {"held_s": round(held_s, 3), "ends": ends, "shaped_ends": shaped}
+    if missing:
+        return False, evidence, f"no tbf qdisc on {', '.join(missing)} during the hold"
+    if not shaped:
+        packets = sum(e["sent_packets"] for e in ends.values())
+        return (
+            False,
+            evidence,
+            f"no traffic was shaped: the tbf qdiscs sent {packets} packet(s) and were never over their limit "
+            "(is traffic flowing over the link, faster than the rate?)",
+        )
+    return True, evidence, None
+
+
+@dataclass(frozen=True, slots=True)
+class Bandwidth:
+    """Limit the link between the gateway and a region to `rate` (e.g. `1mbit`) each way with `tbf`, for `duration_s`."""
+
+    region: str = "a"
+    rate: str = "1mbit"
+    duration_s: float = 10.0
+    kind: FaultKind = FaultKind.NETWORK_BANDWIDTH
+
+    def plan(self, platform: LocalPlatform) -> list[str]:
+        choose_mechanism(platform, self.region, "nftables")
+        return [f"tbf {self.rate} on both ends of region {self.region}'s link for {self.duration_s:g} s"]
+
+    def inject(self, ctx: FaultContext) -> list[FaultRecord]:
+        choose_mechanism(ctx.platform, self.region, "nftables")
+        net = ctx.platform.network["regions"][self.region]
+        ends = [(net["host_dev"], None), (net["ns_dev"], net["netns"])]
+        target = f"region {self.region} link"
+        undo = [{"op": "delete-qdisc", "dev": dev, "netns": ns} for dev, ns in ends]
+        entry = ctx.book.record(self.kind, target, undo)
+        try:
+            for dev, ns in ends:
+                netfilter.add_tbf(dev, ns, self.rate)
+            at = time.time()
+            slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "tc tbf"}))
+            before = {dev: parse_tbf(netfilter.qdisc(dev, ns)) for dev, ns in ends}
+            start = time.monotonic()
+            time.sleep(self.duration_s)
+            after = {dev: parse_tbf(netfilter.qdisc(dev, ns)) for dev, ns in ends}
+            held_s = time.monotonic() - start
+        finally:
+            # delete_qdisc says False both when there was nothing to delete and when tc failed: look again
+            left = [
+                dev for dev, ns in ends if not netfilter.delete_qdisc(dev, ns) and "tbf" in netfilter.qdisc(dev, ns)
+            ]
+            if not left:
+                ctx.book.clear(entry)
+        landed, shaping, error = judge_shaping(before, after, held_s)
+        evidence = {"mechanism": "tc tbf", "rate": self.rate} | shaping
+        if left:
+            evidence["qdisc_left_on"] = left
+        healed = None if left else time.time()  # both qdiscs are gone
+        record = ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
+        if left:
+            raise FaultError(
+                f"could not remove the tbf qdisc from {', '.join(left)}; the limit is still on and its ledger entry "
+                "is kept: run `resilience recover`"
+            )
+        return [record]
