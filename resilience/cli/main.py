@@ -261,7 +261,7 @@ def _run_suite(
             result = run_suite(suite_file, target_dir, operator, load_overrides)
         if base is not None:
             found = regressions(result, base, tolerances)
-            result = aggregate(result.name, list(result.runs), [f"against the baseline: {r}" for r in found])
+            result = aggregate(result.name, list(result.runs), found)
     write_suite_json(result, target_dir / "suite.json")
     reports = [run.report for run in result.runs]
     write_junit(reports, target_dir / "report.xml", suite=result)

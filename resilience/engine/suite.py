@@ -187,13 +187,14 @@ def regressions(current: SuiteReport, baseline: dict[str, Any], tol: Tolerances)
                 continue  # measured nothing now: the SLO itself is inconclusive and fails the run already
             if r.unit == "ms" and r.measured > old["measured"] * (1 + tol.latency_regression):
                 found.append(
-                    f"{where}: {r.measured:.2f} ms vs baseline {old['measured']:.2f} ms "
+                    f"regression against the baseline: {where}: {r.measured:.2f} ms vs baseline {old['measured']:.2f} ms "
                     f"(+{r.measured / old['measured'] - 1:.0%} > {tol.latency_regression:.0%})"
                 )
             spent, was = r.budget_consumed, old.get("budget_consumed")
             if spent is not None and was is not None and spent > was + tol.budget_increase:
                 found.append(
-                    f"{where}: error budget spent {spent:.0%} vs baseline {was:.0%} (> +{tol.budget_increase:.0%})"
+                    f"regression against the baseline: {where}: error budget spent {spent:.0%} vs baseline {was:.0%} "
+                    f"(> +{tol.budget_increase:.0%})"
                 )
     return found
 

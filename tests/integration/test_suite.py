@@ -45,8 +45,10 @@ def test_a_suite_runs_every_experiment_and_the_gate_fails_a_regression(platform:
     assert data["score"] == pytest.approx(100 * (2 * passed[0] + passed[1]) / 3, abs=0.05)
     assert "resilience score" in result.stdout
     junit = JUnitXml.fromfile(str(out / "report.xml"))
-    assert len(list(junit)) == 2 and sum(s.tests for s in junit) == 6  # (2 SLOs + 1 fault) x 2
-    assert "## Suite t: score" in (out / "report.md").read_text()
+    # (2 SLOs + 1 fault + the run's verdict) x 2, and the suite's own verdict
+    assert len(list(junit)) == 3 and sum(s.tests for s in junit) == 9
+    word = {0: "PASS", 1: "FAIL"}[result.returncode]
+    assert f"suite t: **{word}** (exit {result.returncode})" in (out / "report.md").read_text().splitlines()[0]
 
     # the gate against a baseline whose p99 was 20x better: a regression fails it even if the SLOs pass
     baseline = json.loads((out / "suite.json").read_text())
@@ -67,6 +69,11 @@ def test_a_suite_runs_every_experiment_and_the_gate_fails_a_regression(platform:
     assert gated.returncode == 1, gated.stdout + gated.stderr
     reasons = json.loads((tmp_path / "run2" / "suite.json").read_text())["reasons"]
     assert any("regression against the baseline" in r and "latency-p99" in r for r in reasons), reasons
+    # and every artefact a CI system shows says so: the console, report.md (the step summary), report.xml
+    assert "gate: FAIL (exit 1)" in gated.stdout and "regression against the baseline" in gated.stdout
+    assert "gate t: **FAIL** (exit 1)" in (tmp_path / "run2" / "report.md").read_text().splitlines()[0]
+    (verdict,) = [s for s in JUnitXml.fromfile(str(tmp_path / "run2" / "report.xml")) if s.name == "suite t"]
+    assert verdict.failures == 1 and "regression against the baseline" in next(iter(verdict)).result[0].message
 
 
 def test_the_gate_refuses_bad_input_before_running_anything(platform: Platform, tmp_path: Path) -> None:
