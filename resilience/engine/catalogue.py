@@ -24,19 +24,27 @@ class _CatalogueFile(BaseModel):
 
 
 def find_catalogue(experiment_path: Path | None = None, configured: str | None = None) -> Path:
-    """Locate the catalogue: the configured path, `$RESILIENCE_SLO_CATALOGUE`, or `probes/slos.yaml`
-    under the working directory or beside the experiment's folder."""
-    name = configured or os.environ.get(CATALOGUE_ENV)
+    """Locate the catalogue. `$RESILIENCE_SLO_CATALOGUE` wins (one switch points every experiment at, say,
+    probes/slos-relaxed.yaml), then the experiment's `configuration.slo_catalogue`, then probes/slos.yaml.
+    A relative path is looked for beside the experiment, in the experiment folder's parent (the project
+    root for experiments/*.yaml), then in the working directory."""
+    from_env = os.environ.get(CATALOGUE_ENV)
+    name = from_env or configured
     tried: list[Path] = []
-    bases = [Path.cwd()] + ([experiment_path.resolve().parent.parent] if experiment_path else [])
-    for base in bases:
-        candidate = base / (name or DEFAULT_CATALOGUE)
+    bases = [Path.cwd()]
+    if experiment_path is not None:
+        folder = experiment_path.resolve().parent
+        bases = [folder, folder.parent, Path.cwd()]
+    for base in dict.fromkeys(bases):
+        candidate = base / (name or DEFAULT_CATALOGUE)  # an absolute `name` stays itself
         tried.append(candidate)
         if candidate.exists():
             return candidate
+    where = f"${CATALOGUE_ENV}" if from_env else "configuration.slo_catalogue" if configured else "the default"
     raise CatalogueError(
-        f"no SLO catalogue found (looked at {', '.join(map(str, tried))}); run from the project "
-        f"root or set configuration.slo_catalogue / ${CATALOGUE_ENV} to its path"
+        f"no SLO catalogue found for {where} {name or DEFAULT_CATALOGUE} (looked at "
+        f"{', '.join(map(str, dict.fromkeys(tried)))}); give an absolute path, or one relative to the "
+        f"experiment's folder, its parent or the working directory"
     )
 
 

@@ -78,11 +78,34 @@ def _check_arguments(path: Path, where: str, func: Any, arguments: dict[str, Any
         raise ExperimentError(f"{path}: {where}.provider.arguments.{field}: {err['msg']}; {fix}") from exc
 
 
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "version", "title", "description", "tags", "contributions", "configuration", "secrets", "extensions",
+        "controls", "steady-state-hypothesis", "method", "rollbacks", "runtime", "dry",
+    }
+)  # fmt: skip
+"""The Chaos Toolkit experiment format's top-level keys (chaoslib ignores any other key silently)."""
+
+
+def _unknown_keys(path: Path, exp: dict[str, Any]) -> None:
+    """A misspelled top-level key (`steady-state-hypotesis`) would silently drop what it holds: refuse it."""
+    import difflib
+
+    for key in exp:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            fix = (
+                f"did you mean `{close[0]}`?" if close else f"the format's keys are {', '.join(sorted(TOP_LEVEL_KEYS))}"
+            )
+            raise ExperimentError(f"{path}: `{key}` is not a Chaos Toolkit experiment key; {fix}")
+
+
 def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
     """Validate an experiment; return the SLO catalogue it resolves against. Raises ExperimentError."""
     from chaoslib.exceptions import ChaosException
     from chaoslib.experiment import ensure_experiment_is_valid
 
+    _unknown_keys(path, exp)
     for key in ("title", "description", "method"):
         if key not in exp:
             raise ExperimentError(f"{path}: `{key}` is missing; every Chaos Toolkit experiment needs it")

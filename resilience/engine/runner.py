@@ -8,6 +8,7 @@ import logging
 import os
 import platform as py_platform
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -132,6 +133,16 @@ class _Phases(RunEventHandler):  # type: ignore[misc]
 
     def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
         self.run.phase = "done"
+
+    def activity_completed(self, activity: Any, run: Any) -> None:
+        """Ctrl-C during an activity: skip its `pauses.after`. chaoslib (1.44) calls this inside the `finally`
+        that then sleeps out the pause even while the interrupt propagates (its `interrupted` flag is never
+        set); re-raising the interrupt from here leaves that `finally` before the sleep."""
+        exc = sys.exc_info()[1]
+        pause = (activity.get("pauses") or {}).get("after") if isinstance(activity, dict) else None
+        if isinstance(exc, KeyboardInterrupt) and pause:
+            log.warning("interrupted during %r: skipping its %ss pause; rolling back", activity.get("name"), pause)
+            raise exc
 
 
 def _confirmable(path: Path, experiment: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ before exit; `--dry-run` resolves targets and touches nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -135,6 +136,31 @@ def test_sigterm_mid_fault_rolls_back_before_exit(platform: Platform, tmp_path: 
     assert proc.returncode == 3, out
     assert "interrupted" in out
     assert_nothing_left(platform.state_dir)
+
+
+def test_one_ctrl_c_during_a_fault_ends_the_run_without_waiting_out_its_pause(
+    platform: Platform, tmp_path: Path
+) -> None:
+    def long_pause(exp: dict[str, Any]) -> None:
+        _latency(60)(exp)
+        exp["method"][0]["pauses"] = {"after": 30}
+
+    report_dir = tmp_path / "r"
+    proc = _start_run(platform, short_experiment(tmp_path, long_pause), report_dir)
+    try:
+        _wait_for_ledger(platform, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out
+    assert "skipping its 30s pause" in out and "interrupted" in out
+    assert took < 10, (took, out)  # fault undone, rollbacks, load stopped, reports written: not the 30 s pause
+    assert_nothing_left(platform.state_dir)
+    assert json.loads((report_dir / "report.json").read_text())["status"] == "aborted"
 
 
 def test_dry_run_resolves_targets_and_touches_nothing(platform: Platform, tmp_path: Path) -> None:

@@ -88,6 +88,11 @@ CASES = [
     ),
     (lambda e: e.pop("controls"), "controls", "add one"),
     (lambda e: e.pop("title"), "`title` is missing", "needs it"),
+    (  # chaoslib would run this with no hypothesis at all
+        lambda e: e.update({"steady-state-hypotesis": e.pop("steady-state-hypothesis")}),
+        "`steady-state-hypotesis` is not a Chaos Toolkit experiment key",
+        "did you mean `steady-state-hypothesis`?",
+    ),
 ]
 
 
