@@ -88,7 +88,7 @@ def run_file(
             # "always": rollbacks also run after an interrupt or a failed baseline; a fault never outlives its run.
             settings={"runtime": {"rollbacks": {"strategy": "always"}}},
             experiment_vars=None,
-            strategy=Strategy.from_string(strategy),
+            strategy=Strategy(strategy),  # by value: chaoslib's from_string wants "continuously" for "continuous"
             schedule=Schedule(continuous_hypothesis_frequency=frequency_s, fail_fast=False),
             event_handlers=[_Phases(run)],
         )

@@ -35,3 +35,12 @@ def test_latest_points_at_runs_in_the_default_reports_folder_only(tmp_path: Path
     mine.mkdir(parents=True)
     _link_latest(mine, root)
     assert not (mine.parent / "latest").exists()  # the user's own folder gets nothing beside the report
+
+
+def test_every_hypothesis_strategy_the_cli_offers_is_one_chaoslib_runs() -> None:
+    """`continuous` used to reach chaoslib's Strategy.from_string, which knows it only as `continuously`."""
+    from chaoslib.types import Strategy
+
+    from resilience.engine.runner import STRATEGIES
+
+    assert {Strategy(s) for s in STRATEGIES} == set(Strategy) - {Strategy.SKIP}
