@@ -142,6 +142,18 @@ def short_experiment(
     return path
 
 
+def slow_model_factor() -> int:
+    """How many QC networks a deliberately slow model version averages: at least 8x v1 and >= 10 ms per image
+    on this box (measured here, now). On a fast box 8x of v1 stays under the rollout's 5 ms floor for judging
+    latency, and a slow canary would never be caught."""
+    import math
+
+    from reference_platform.model import ONNX_PATH
+    from reference_platform.model.degrade import measure
+
+    return max(8, math.ceil(10.0 / measure(ONNX_PATH, repeats=3)["ms_per_image"]))
+
+
 @contextmanager
 def running_platform(root: Path, config_text: str | None = None, *up_args: str) -> Iterator[Platform]:
     """A platform of its own under `root` (optionally from a config file's text), always taken down."""

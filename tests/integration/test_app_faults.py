@@ -23,7 +23,7 @@ from resilience.errors import PlatformError, ResilienceError
 from resilience.faults import BadCanary, CameraFault, FaultContext, Ledger, recover
 from resilience.model import FaultKind
 from resilience.targets import LocalPlatform
-from tests.integration.conftest import ROOT, Platform, running_platform, start_load
+from tests.integration.conftest import ROOT, Platform, running_platform, slow_model_factor, start_load
 from tests.integration.faultcheck import assert_nothing_left, ledger_entries
 
 pytestmark = pytest.mark.integration
@@ -62,19 +62,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.fixture(scope="class")
 def rollouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """A repository of v1, v2 = a slow model (degrade.py), v3 = a copy of v1; the platform serves v1.
-
-    v2 costs at least 8x v1 and at least 10 ms per image on this box (measured here, now): on a fast box
-    8x of v1 stays under the rollout's 5 ms floor for judging latency, and the canary would never be caught.
-    """
-    import math
-
-    from reference_platform.model.degrade import degrade, measure
+    """A repository of v1, v2 = a slow model (degrade.py, see `slow_model_factor`), v3 = a copy of v1; the
+    platform serves v1."""
+    from reference_platform.model.degrade import degrade
 
     root = tmp_path_factory.mktemp("bad-canary")
     repo = root / "repository"
-    factor = max(8, math.ceil(10.0 / measure(ONNX_PATH, repeats=3)["ms_per_image"]))
-    assert degrade(repo, "slow", factor=factor) == 2
+    assert degrade(repo, "slow", factor=slow_model_factor()) == 2
     assert ModelRepository(repo).register(ONNX_PATH, {"note": "a copy of v1: a healthy release"}) == 3
     with running_platform(root, f"serving:\n  repository: {repo}\n") as p:
         yield p

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,20 +12,18 @@ import pytest
 
 from reference_platform.model import REPOSITORY
 from resilience.load import LoadGenerator
-from tests.integration.conftest import Platform, running_platform, start_load
+from tests.integration.conftest import Platform, running_platform, slow_model_factor, start_load
 
 pytestmark = pytest.mark.integration
 torch = pytest.importorskip("torch", reason="building the slow model version needs the `train` extra")
 
 
 def _slow_version(folder: Path) -> None:
-    """A model at least 8x as expensive as v1 and >= 10 ms per image on this box (measured here, now): on a
-    fast box 8x of v1 stays under the rollout's 5 ms floor for judging latency and is never caught."""
-    from reference_platform.model import ONNX_PATH
-    from reference_platform.model.degrade import build_slow, measure
+    """A deliberately slow model version (see `slow_model_factor`)."""
+    from reference_platform.model.degrade import build_slow
 
     folder.mkdir(parents=True)
-    build_slow(folder, max(8, math.ceil(10.0 / measure(ONNX_PATH, repeats=3)["ms_per_image"])))
+    build_slow(folder, slow_model_factor())
     (folder / "metadata.json").write_text('{"note": "deliberately slow"}')
 
 
