@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# checkov pins python-dateutil below what the kubernetes client needs: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: install demo gameday test lint fmt unit integration bench clean
+.PHONY: install demo gameday test lint fmt unit integration deploy-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,train]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(CHECKOV)
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==3.3.30'
 
 demo: $(STAMP)
 	$(BIN)/resilience run --with-platform experiments/pod-kill.yaml
@@ -33,8 +41,12 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-test: lint
+test: lint $(CHECKOV)
 	$(BIN)/pytest -q
+
+# The deployable platform, offline: images linted, overlays built and schema-checked, checkov, promtool.
+deploy-check: $(STAMP) $(CHECKOV)
+	$(BIN)/pytest -q tests/deploy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/gateway_latency.py
