@@ -9,10 +9,12 @@ CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: install demo gameday test lint fmt unit integration deploy-check bench clean
 
-$(STAMP): pyproject.toml
+# Two distributions: the toolkit (pyproject.toml) and the reference platform it tests
+# (reference_platform/pyproject.toml, with the local tritonserver and HAProxy binaries and the trainer).
+$(STAMP): pyproject.toml reference_platform/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,train]'
+	$(BIN)/python -m pip install -q -e './reference_platform[local,train]' -e '.[dev,train]'
 	touch $(STAMP)
 
 install: $(STAMP) $(CHECKOV)
