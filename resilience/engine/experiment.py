@@ -78,6 +78,17 @@ def _check_arguments(path: Path, where: str, func: Any, arguments: dict[str, Any
         raise ExperimentError(f"{path}: {where}.provider.arguments.{field}: {err['msg']}; {fix}") from exc
 
 
+def _check_fault(path: Path, where: str, action: Any, arguments: dict[str, Any]) -> None:
+    """Build the fault an action would inject (touching nothing), so its own argument checks run at load time."""
+    build = getattr(action, "build", None)
+    if build is None or any(isinstance(v, str) and "${" in v for v in arguments.values()):
+        return  # not a fault, or its values come from configuration at run time (checked then)
+    try:
+        build(**arguments)
+    except UsageError as exc:
+        raise ExperimentError(f"{path}: {where}.provider.arguments.{exc}") from exc
+
+
 TOP_LEVEL_KEYS = frozenset(
     {
         "version", "title", "description", "tags", "contributions", "configuration", "secrets", "extensions",
@@ -136,6 +147,7 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
             )
         args = provider.get("arguments") or {}
         _check_arguments(path, where, func, args, skip={"configuration", "secrets"})
+        _check_fault(path, where, func, args)
         if "slo" in args:
             used_slos.append((f"{where}.provider.arguments.slo", args["slo"]))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resilience.errors import ResilienceError, UsageError
+from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import LocalPlatform
@@ -40,8 +41,11 @@ class BadCanary:
     def __post_init__(self) -> None:
         if not 1 <= self.weight <= 50:
             raise UsageError(f"weight: must be 1-50 percent (got {self.weight})")
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+        if self.version < 1:
+            raise UsageError(f"version: must be a model version >= 1 (got {self.version})")
+        args.positive("duration_s", self.duration_s)
+        args.share("max_error_ratio", self.max_error_ratio)
+        args.positive("max_latency_ratio", self.max_latency_ratio)
 
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [f"canary of model v{self.version} at {self.weight}% for up to {self.duration_s:g} s"]
@@ -132,9 +136,13 @@ class CameraFault:
 
     def __post_init__(self) -> None:
         if not self.stall and not 0 < self.corrupt_ratio <= 1:
-            raise UsageError("give cameras to `stall` or a `corrupt_ratio` in (0, 1]")
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+            raise UsageError(
+                f"cameras: give camera ids to stall, or ratio: a share of frames to corrupt in (0, 1] "
+                f"(got cameras {self.stall}, ratio {self.corrupt_ratio})"
+            )
+        if any(c < 0 for c in self.stall):
+            raise UsageError(f"cameras: camera ids are >= 0 (got {self.stall})")
+        args.positive("duration_s", self.duration_s)
 
     @property
     def kind(self) -> FaultKind:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resilience.errors import FaultError
+from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.network import choose_mechanism
 from resilience.model import FaultKind, FaultRecord
@@ -104,6 +105,10 @@ class Bandwidth:
     rate: str = "1mbit"
     duration_s: float = 10.0
     kind: FaultKind = FaultKind.NETWORK_BANDWIDTH
+
+    def __post_init__(self) -> None:
+        args.tc_rate("rate", self.rate)
+        args.positive("duration_s", self.duration_s)
 
     def plan(self, platform: LocalPlatform) -> list[str]:
         choose_mechanism(platform, self.region, "nftables")

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 from resilience.errors import UsageError
+from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import LocalPlatform, burner
@@ -45,10 +46,10 @@ class Saturation:
     device: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.utilization <= 1:
-            raise UsageError(f"utilization: must be in (0, 1] (got {self.utilization})")
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+        args.share("utilization", self.utilization)
+        args.positive("duration_s", self.duration_s)
+        if not 0 <= self.vram_fraction < 1:
+            raise UsageError(f"vram_fraction: must be in [0, 1) (got {self.vram_fraction})")
 
     @property
     def kind(self) -> FaultKind:

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.errors import FaultError, ResilienceError, UsageError
+from resilience.errors import FaultError, ResilienceError
+from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.ledger import LedgerEntry
 from resilience.faults.select import Selector
@@ -41,8 +42,7 @@ def _region_net(platform: LocalPlatform, region: str) -> dict[str, Any] | None:
 
 def choose_mechanism(platform: LocalPlatform, region: str, wanted: str) -> str:
     """`nftables` when the region has a namespace and we may filter packets, else `proxy` (if allowed)."""
-    if wanted not in MECHANISMS:
-        raise UsageError(f"mechanism: {wanted!r} is not one of {', '.join(MECHANISMS)}")
+    args.one_of("mechanism", wanted, MECHANISMS)
     why = netfilter.available()
     if _region_net(platform, region) is None:
         why = "the platform's regions share the loopback network (start it with `platform up --netns`, as root)"
@@ -172,10 +172,9 @@ class RegionPartition:
     kind: FaultKind = FaultKind.REGION_PARTITION
 
     def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise UsageError(f"direction: {self.direction!r} is not one of {', '.join(DIRECTIONS)}")
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+        args.one_of("direction", self.direction, DIRECTIONS)
+        args.one_of("mechanism", self.mechanism, MECHANISMS)
+        args.positive("duration_s", self.duration_s)
 
     def plan(self, platform: LocalPlatform) -> list[str]:
         how = choose_mechanism(platform, self.region, self.mechanism)
@@ -308,6 +307,11 @@ class NetworkLatency:
     duration_s: float = 10.0
     kind: FaultKind = FaultKind.NETWORK_LATENCY
 
+    def __post_init__(self) -> None:
+        args.non_negative("latency_ms", self.latency_ms)
+        args.non_negative("jitter_ms", self.jitter_ms)
+        args.positive("duration_s", self.duration_s)
+
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [
             f"+{self.latency_ms:g}±{self.jitter_ms:g} ms to {p.label} for {self.duration_s:g} s (proxy)"
@@ -315,8 +319,6 @@ class NetworkLatency:
         ]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        if self.latency_ms < 0 or self.jitter_ms < 0 or self.duration_s <= 0:
-            raise UsageError("latency_ms and jitter_ms must be >= 0 and duration_s > 0")
         return held_through_proxies(
             ctx,
             self.kind,
@@ -350,6 +352,10 @@ class ConnectionReset:
     duration_s: float = 10.0
     kind: FaultKind = FaultKind.CONNECTION_RESET
 
+    def __post_init__(self) -> None:
+        args.share("probability", self.probability)
+        args.positive("duration_s", self.duration_s)
+
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [
             f"reset {self.probability:.0%} of connections to {p.label} for {self.duration_s:g} s"
@@ -357,8 +363,6 @@ class ConnectionReset:
         ]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        if not 0 < self.probability <= 1 or self.duration_s <= 0:
-            raise UsageError("probability must be in (0, 1] and duration_s > 0")
         return held_through_proxies(
             ctx,
             self.kind,
@@ -388,6 +392,10 @@ class PacketLoss:
     duration_s: float = 10.0
     kind: FaultKind = FaultKind.NETWORK_LOSS
 
+    def __post_init__(self) -> None:
+        args.share("percent", self.percent, top=100)
+        args.positive("duration_s", self.duration_s)
+
     def plan(self, platform: LocalPlatform) -> list[str]:
         choose_mechanism(platform, self.region, "nftables")
         return [
@@ -395,8 +403,6 @@ class PacketLoss:
         ]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        if not 0 < self.percent <= 100 or self.duration_s <= 0:
-            raise UsageError("percent must be in (0, 100] and duration_s > 0")
         choose_mechanism(ctx.platform, self.region, "nftables")
         net = ctx.platform.network["regions"][self.region]
         g, p, n = net["gateway_ip"], net["pod_ip"], round(self.percent * 10)

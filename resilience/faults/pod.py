@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resilience.errors import FaultError, UsageError
+from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
@@ -40,8 +41,8 @@ class PodKill:
     def __post_init__(self) -> None:
         if self.signal_name not in SIGNALS:
             raise UsageError(f"signal: {self.signal_name!r} is not supported; use one of {sorted(SIGNALS)}")
-        if self.grace_s < 0:
-            raise UsageError(f"grace_s: must be >= 0 (got {self.grace_s})")
+        args.non_negative("grace_s", self.grace_s)
+        args.positive("recovery_timeout_s", self.recovery_timeout_s)
 
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [f"{self.signal_name} {p.label} pid {p.pid}" for p in self.selector.pick(platform)]
@@ -173,8 +174,7 @@ class PodHang:
     kind: FaultKind = FaultKind.POD_HANG
 
     def __post_init__(self) -> None:
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
+        args.positive("duration_s", self.duration_s)
 
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [f"SIGSTOP {p.label} pid {p.pid} for {self.duration_s:g} s" for p in self.selector.pick(platform)]
@@ -242,12 +242,13 @@ class CrashLoop:
     recovery_timeout_s: float = 90.0
     kind: FaultKind = FaultKind.POD_CRASH_LOOP
 
+    def __post_init__(self) -> None:
+        args.positive("duration_s", self.duration_s)
+
     def plan(self, platform: LocalPlatform) -> list[str]:
         return [f"SIGKILL {p.label} on every start for {self.duration_s:g} s" for p in self.selector.pick(platform)]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        if self.duration_s <= 0:
-            raise UsageError(f"duration_s: must be > 0 (got {self.duration_s})")
         pods = self.selector.pick(ctx.platform)
         started = time.time()
         slots = {p.name: ctx.pending(FaultRecord(self.kind, p.label, started, False, {})) for p in pods}
