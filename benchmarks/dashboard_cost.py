@@ -28,7 +28,7 @@ from typing import Any
 
 from rich.console import Console
 
-from resilience.cli.live import GameDay
+from resilience.cli.gameday import GameDay
 from resilience.engine import session
 from resilience.engine.live import HISTORY_S, RECENT_S, LiveFeed
 from resilience.engine.operator import Operator

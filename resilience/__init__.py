@@ -3,7 +3,9 @@
 import logging
 from typing import Any
 
-__version__ = "0.1.0"
+from resilience._version import __version__
+
+__all__ = ["__version__", "discover"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

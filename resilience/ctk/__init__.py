@@ -15,7 +15,7 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
     """Describe this extension's activities for `chaos discover`."""
     from chaoslib.discovery.discover import discover_activities, initialize_discovery_result
 
-    from resilience import __version__
+    from resilience._version import __version__
 
     result: dict[str, Any] = initialize_discovery_result("resilience", __version__, "resilience")
     result["activities"].extend(discover_activities("resilience.ctk.actions", "action"))

@@ -66,14 +66,11 @@ P = ParamSpec("P")
 
 
 def _apply(build: Callable[[], Fault]) -> Result:
-    """Build the fault, then plan it (dry run) or inject it; map our errors to chaoslib's."""
+    """Build the fault and inject it; map our errors to chaoslib's."""
     run = session.current()
     try:
         fault = build()
-        platform = run.platform()
-        if run.dry_run:
-            return fault.plan(platform)
-        records = fault.inject(FaultContext(platform, run.faults))
+        records = fault.inject(FaultContext(run.platform(), run.faults))
     except ResilienceError as exc:
         raise ActivityFailed(str(exc)) from exc
     not_landed = [r for r in records if not r.landed]
@@ -270,8 +267,6 @@ def corrupt_frames(ratio: float = 0.2, duration_s: float = 10.0) -> Fault:
 def ensure_pods_ready(role: str | None = "inference", timeout_s: float = 60.0) -> list[str]:
     """Wait until every pod of `role` runs and is ready again (idempotent rollback for pod faults)."""
     run = session.current()
-    if run.dry_run:
-        return [f"wait until every {role or ''} pod is ready (up to {timeout_s:g} s)"]
     try:
         pods = wait_all_ready(run.platform(), role, timeout_s)
     except ResilienceError as exc:
@@ -282,8 +277,6 @@ def ensure_pods_ready(role: str | None = "inference", timeout_s: float = 60.0) -
 def rollback_faults() -> list[str]:
     """Undo every fault this run still has in the ledger (idempotent; a no-op when all rolled back)."""
     run = session.current()
-    if run.dry_run:
-        return ["undo whatever this run left in the fault ledger"]
     ctx = FaultContext(run.platform(), run.faults)
     results = recover(ctx.book, ctx.platform, run_pid=os.getpid())
     failed = [r for r in results if r.error]

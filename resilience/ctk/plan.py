@@ -1,21 +1,22 @@
 """`resilience run --dry-run`: what an experiment would do, resolved against the running platform, touching nothing.
 
-Each of our fault actions is called in plan mode: it builds its fault from the experiment's arguments
-(so bad arguments fail here too), resolves its selector against the live platform (so a selector that
-matches nothing or exceeds the blast radius fails here too) and says what it would hit.
+Each of our fault actions builds its fault from the experiment's arguments (so bad arguments fail here too)
+and asks the fault's own `plan(platform)`: its selector is resolved against the live platform (so a selector
+that matches nothing or exceeds the blast radius fails here too) and it says what it would hit. Nothing is
+switched into a "dry" mode: planning and injecting are different methods of the fault.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
-
-from resilience.engine import session
-from resilience.engine.experiment import activities, load_experiment
-from resilience.engine.session import RunSession
+from resilience.ctk import actions
+from resilience.engine.experiment import activities
+from resilience.errors import ResilienceError
+from resilience.targets import LocalPlatform
 
 ACTIONS = "resilience.ctk.actions"
 
@@ -28,30 +29,32 @@ class PlannedStep:
     plan: list[str]
 
 
-def plan_experiment(path: Path, work_dir: Path) -> tuple[list[PlannedStep], list[str]]:
-    """Validate `path` and resolve every fault action against the platform: (steps, problems)."""
-    experiment, catalogue = load_experiment(path)
-    run = session.begin(
-        RunSession(experiment_path=path.resolve(), work_dir=work_dir, catalogue=catalogue, dry_run=True)
-    )
+def _describe(func: Any, arguments: dict[str, Any]) -> str:
+    """A step that is not a fault (a rollback helper): its own summary line and the arguments it gets."""
+    summary = (inspect.getdoc(func) or func.__name__).splitlines()[0]
+    return summary + (f" ({', '.join(f'{k}={v!r}' for k, v in arguments.items())})" if arguments else "")
+
+
+def plan_experiment(experiment: dict[str, Any]) -> tuple[list[PlannedStep], list[str]]:
+    """Resolve every fault action of a validated experiment against the platform: (steps, problems)."""
     state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
-    run.platform(Path(state_dir).resolve() if state_dir else None).status()  # PlatformError when it is not up
+    platform = LocalPlatform(Path(state_dir).resolve() if state_dir else None)
+    platform.status()  # PlatformError when it is not up
     steps, problems = [], []
-    try:
-        for where, activity in activities(experiment):
-            provider = activity.get("provider") or {}
-            name = activity.get("name", "?")
-            if provider.get("type") != "python" or provider.get("module") != ACTIONS:
-                what = provider.get("func") or provider.get("path") or provider.get("url") or provider.get("type")
-                steps.append(PlannedStep(where, name, [f"{activity.get('type')} {provider.get('module', '')} {what}"]))
-                continue
-            func = getattr(importlib.import_module(ACTIONS), provider["func"])
-            try:
-                plan = func(**(provider.get("arguments") or {}))
-            except ActivityFailed as exc:
-                problems.append(f"{where} {name}: {exc}")
-                plan = [f"CANNOT APPLY: {exc}"]
-            steps.append(PlannedStep(where, name, [str(line) for line in plan]))
-    finally:
-        session.end()
+    for where, activity in activities(experiment):
+        provider = activity.get("provider") or {}
+        name = activity.get("name", "?")
+        if provider.get("type") != "python" or provider.get("module") != ACTIONS:
+            what = provider.get("func") or provider.get("path") or provider.get("url") or provider.get("type")
+            steps.append(PlannedStep(where, name, [f"{activity.get('type')} {provider.get('module', '')} {what}"]))
+            continue
+        func = getattr(actions, provider["func"])
+        arguments = provider.get("arguments") or {}
+        build = getattr(func, "build", None)
+        try:
+            plan = build(**arguments).plan(platform) if build else [_describe(func, arguments)]
+        except ResilienceError as exc:
+            problems.append(f"{where} {name}: {exc}")
+            plan = [f"CANNOT APPLY: {exc}"]
+        steps.append(PlannedStep(where, name, [str(line) for line in plan]))
     return steps, problems

@@ -16,7 +16,7 @@ from typing import Any
 
 from chaoslib.run import RunEventHandler
 
-from resilience import __version__
+from resilience._version import __version__
 from resilience.engine import session
 from resilience.engine.experiment import load_experiment
 from resilience.engine.operator import Operator

@@ -57,8 +57,6 @@ class RunSession:
     """Set to end the readiness sampler."""
     readiness: list[ReadinessSample] = field(default_factory=list)
     """Pod readiness sampled while the load runs (for the report's timeline)."""
-    dry_run: bool = False
-    """Actions only say what they would hit (`resilience run --dry-run`)."""
     load_overrides: dict[str, Any] = field(default_factory=dict)
     """LoadSpec fields the command line sets over the experiment's (e.g. the game day's Locust web UI port)."""
     operator: Operator | None = None

@@ -14,7 +14,8 @@ import pytest
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Dry
 
-from resilience.cli.live import GameDay, sparkline
+from resilience.cli.dashboard import sparkline
+from resilience.cli.gameday import GameDay
 from resilience.ctk import timeline
 from resilience.engine import session
 from resilience.engine.operator import Operator
@@ -249,7 +250,7 @@ def test_progress_bars_follow_the_platform_start_and_the_running_step(tmp_path: 
 
     from rich.console import Console
 
-    from resilience.cli.live import RunProgress, progress_enabled
+    from resilience.cli.progress import RunProgress, progress_enabled
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
