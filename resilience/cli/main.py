@@ -16,6 +16,7 @@ from resilience._version import __version__
 from resilience.cli.common import exit_codes, fail, out_console, setup_logging
 from resilience.cli.execute import Job, execute
 from resilience.cli.platform_cmds import platform, recover
+from resilience.cli.slo_cmds import slo
 from resilience.errors import ResilienceError
 from resilience.model import ExitCode
 
@@ -242,6 +243,7 @@ def gameday(
 
 cli.add_command(recover)
 cli.add_command(platform)
+cli.add_command(slo)
 
 
 def main() -> None:
