@@ -27,14 +27,13 @@ def recover(state_dir: Path | None) -> None:
     """
     from resilience.faults import Ledger
     from resilience.faults import recover as recover_all
-    from resilience.faults.recover import platform_or_none
 
     sd = state_dir_of(state_dir)
     ledger = Ledger(sd / "ledger")
     if not ledger.active():
         err_console.print(f"no active fault in {ledger.directory}: nothing to recover")
         return
-    results = recover_all(ledger, platform_or_none(sd))
+    results = recover_all(ledger, lifecycle.recorded(sd))
     for r in results:
         mark = "[red]FAILED[/]" if r.error else "[green]rolled back[/]"
         err_console.print(f"{mark} {r.entry.kind.value} on {r.entry.target} (run pid {r.entry.run_pid})")
@@ -178,12 +177,11 @@ def down(state_dir: Path | None) -> None:
     """Stop the platform; nothing of it (tritonserver included) is left running."""
     from resilience.faults import Ledger
     from resilience.faults import recover as recover_all
-    from resilience.faults.recover import platform_or_none
 
     sd = state_dir_of(state_dir)
     ledger = Ledger(sd / "ledger")
     if ledger.active():  # a fault must not outlive its platform either (proxies, burners, packet filters)
-        for r in recover_all(ledger, platform_or_none(sd)):
+        for r in recover_all(ledger, lifecycle.recorded(sd)):
             err_console.print(
                 f"rolled back {r.entry.kind.value} on {r.entry.target}" + (f": {r.error}" if r.error else "")
             )

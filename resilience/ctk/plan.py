@@ -16,7 +16,7 @@ from typing import Any
 from resilience.ctk import actions
 from resilience.engine.experiment import activities
 from resilience.errors import ResilienceError
-from resilience.targets import LocalPlatform
+from resilience.targets import connect
 
 ACTIONS = "resilience.ctk.actions"
 
@@ -38,7 +38,7 @@ def _describe(func: Any, arguments: dict[str, Any]) -> str:
 def plan_experiment(experiment: dict[str, Any]) -> tuple[list[PlannedStep], list[str]]:
     """Resolve every fault action of a validated experiment against the platform: (steps, problems)."""
     state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
-    platform = LocalPlatform(Path(state_dir).resolve() if state_dir else None)
+    platform = connect(Path(state_dir).resolve() if state_dir else None)
     platform.status()  # PlatformError when it is not up
     steps, problems = [], []
     for where, activity in activities(experiment):

@@ -27,7 +27,7 @@ from resilience.faults import Ledger, recover
 from resilience.model import RunReport
 from resilience.report import write_html, write_json, write_junit, write_markdown
 from resilience.slo import evaluate_all, seconds, window
-from resilience.targets import LocalPlatform
+from resilience.targets import connect
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _undo_leftovers(run: RunSession) -> None:
 def _preflight(experiment: dict[str, Any]) -> None:
     """Fail before anything starts when the experiment needs the local platform and it is not up."""
     state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
-    LocalPlatform(Path(state_dir).resolve() if state_dir else None).status()  # raises PlatformError
+    connect(Path(state_dir).resolve() if state_dir else None).status()  # raises PlatformError
 
 
 def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunReport:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from resilience.errors import ResilienceError
 from resilience.load import LoadGenerator, LoadSpec
 from resilience.model import EventKind, FaultRecord, ReadinessSample, RunEvent, SLOResult, SLOSpec, StopCondition
-from resilience.targets import LocalPlatform
+from resilience.targets import Target, connect
 
 if TYPE_CHECKING:
     from resilience.engine.operator import Operator
@@ -80,16 +80,16 @@ class RunSession:
     """Method steps the operator chose not to run (their faults were not tested)."""
     errors: list[str] = field(default_factory=list)
     """What broke the run itself (a control that raised, chaoslib crashing): never a pass (exit 3)."""
-    _platform: LocalPlatform | None = None
+    _platform: Target | None = None
 
     def record(self, kind: EventKind, text: str, at: float | None = None) -> RunEvent:
         event = RunEvent(time.time() if at is None else at, kind, text)
         self.events.append(event)  # list.append is atomic: the UI thread and chaoslib's may both record
         return event
 
-    def platform(self, state_dir: Path | None = None) -> LocalPlatform:
+    def platform(self, state_dir: Path | None = None) -> Target:
         if self._platform is None or (state_dir and self._platform.state_dir != state_dir):
-            self._platform = LocalPlatform(state_dir)
+            self._platform = connect(state_dir)
         return self._platform
 
     def sample_readiness(self, stop: threading.Event, period_s: float = 0.5) -> None:

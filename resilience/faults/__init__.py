@@ -16,11 +16,11 @@ from resilience.faults.pod import CrashLoop, PodHang, PodKill, wait_all_ready
 from resilience.faults.recover import Recovered, recover
 from resilience.faults.select import Selector
 from resilience.model import FaultRecord
-from resilience.targets import LocalPlatform
+from resilience.targets import Target
 
 
 class Fault(Protocol):
-    def plan(self, platform: LocalPlatform) -> list[str]: ...
+    def plan(self, platform: Target) -> list[str]: ...
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]: ...
 

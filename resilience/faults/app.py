@@ -16,7 +16,7 @@ from resilience.errors import ResilienceError, UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import LocalPlatform
+from resilience.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class BadCanary:
         args.share("max_error_ratio", self.max_error_ratio)
         args.positive("max_latency_ratio", self.max_latency_ratio)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [f"canary of model v{self.version} at {self.weight}% for up to {self.duration_s:g} s"]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
@@ -148,11 +148,11 @@ class CameraFault:
     def kind(self) -> FaultKind:
         return FaultKind.CAMERA_STALL if self.stall else FaultKind.CORRUPT_FRAMES
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         what = f"stall camera(s) {self.stall}" if self.stall else f"corrupt {self.corrupt_ratio:.0%} of frames"
         return [f"{what} for {self.duration_s:g} s"]
 
-    def _counts(self, platform: LocalPlatform) -> dict[str, float]:
+    def _counts(self, platform: Target) -> dict[str, float]:
         cams = platform.stage_metrics("cameras")
         pre = platform.stage_metrics("preprocess")
         counts = {

@@ -17,7 +17,7 @@ from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.network import choose_mechanism
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import LocalPlatform, netfilter
+from resilience.targets import Target, netfilter
 
 _TBF = re.compile(
     r"qdisc tbf \S+ .*?\brate (?P<rate>\S+).*?\n\s*Sent (?P<bytes>\d+) bytes (?P<packets>\d+) pkt "
@@ -110,7 +110,7 @@ class Bandwidth:
         args.tc_rate("rate", self.rate)
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         choose_mechanism(platform, self.region, "nftables")
         return [f"tbf {self.rate} on both ends of region {self.region}'s link for {self.duration_s:g} s"]
 

@@ -8,14 +8,14 @@ from pathlib import Path
 from resilience.faults.ledger import Ledger
 from resilience.model import FaultRecord
 from resilience.model.faults import PENDING
-from resilience.targets import LocalPlatform
+from resilience.targets import Target
 
 
 @dataclass
 class FaultContext:
     """The platform a fault lands on, the run's fault records, and the ledger of active faults."""
 
-    platform: LocalPlatform
+    platform: Target
     records: list[FaultRecord] = field(default_factory=list)
     """The run's records: a fault enters its record the moment it lands, so an interrupted run reports it."""
     ledger: Ledger | None = None

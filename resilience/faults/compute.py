@@ -19,7 +19,7 @@ from resilience.errors import UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import LocalPlatform, burner
+from resilience.targets import Target, burner
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Saturation:
             else FaultKind.GPU_SATURATION
         )
 
-    def _cpus(self, platform: LocalPlatform) -> list[int]:
+    def _cpus(self, platform: Target) -> list[int]:
         """The cores the selected replicas may run on (their CPU affinity)."""
         cpus: set[int] = set()
         for pod in platform.select(role="inference", region=self.region):
@@ -71,12 +71,12 @@ class Saturation:
                 continue
         return sorted(cpus)
 
-    def _target(self, platform: LocalPlatform) -> str:
+    def _target(self, platform: Target) -> str:
         if burner.gpu_present():
             return f"GPU {self.device}"
         return "CPU cores " + ",".join(map(str, self._cpus(platform))) + " of the inference replicas"
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [f"{self.kind.value}: {self._target(platform)} at {self.utilization:.0%} for {self.duration_s:g} s"]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:

@@ -27,7 +27,7 @@ from resilience.faults.base import FaultContext
 from resilience.faults.ledger import LedgerEntry
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import LocalPlatform, Pod, faultproxy, netfilter
+from resilience.targets import Pod, Target, faultproxy, netfilter
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ DIRECTIONS = ("gateway", "regions", "full")
 MECHANISMS = ("auto", "nftables", "proxy")
 
 
-def _region_net(platform: LocalPlatform, region: str) -> dict[str, Any] | None:
+def _region_net(platform: Target, region: str) -> dict[str, Any] | None:
     net: dict[str, Any] | None = platform.network.get("regions", {}).get(region)
     return net
 
 
-def choose_mechanism(platform: LocalPlatform, region: str, wanted: str) -> str:
+def choose_mechanism(platform: Target, region: str, wanted: str) -> str:
     """`nftables` when the region has a namespace and we may filter packets, else `proxy` (if allowed)."""
     args.one_of("mechanism", wanted, MECHANISMS)
     why = netfilter.available()
@@ -51,7 +51,7 @@ def choose_mechanism(platform: LocalPlatform, region: str, wanted: str) -> str:
     return "proxy" if wanted == "proxy" or why else "nftables"
 
 
-def _region_pods(platform: LocalPlatform, region: str) -> list[Pod]:
+def _region_pods(platform: Target, region: str) -> list[Pod]:
     pods = platform.select(role="inference", region=region)
     if not pods:
         raise FaultError(f"region {region!r} has no running inference pod; check `resilience platform status`")
@@ -176,7 +176,7 @@ class RegionPartition:
         args.one_of("mechanism", self.mechanism, MECHANISMS)
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         how = choose_mechanism(platform, self.region, self.mechanism)
         pods = _region_pods(platform, self.region)
         return [
@@ -312,7 +312,7 @@ class NetworkLatency:
         args.non_negative("jitter_ms", self.jitter_ms)
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [
             f"+{self.latency_ms:g}±{self.jitter_ms:g} ms to {p.label} for {self.duration_s:g} s (proxy)"
             for p in self.selector.pick(platform)
@@ -356,7 +356,7 @@ class ConnectionReset:
         args.share("probability", self.probability)
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [
             f"reset {self.probability:.0%} of connections to {p.label} for {self.duration_s:g} s"
             for p in self.selector.pick(platform)
@@ -396,7 +396,7 @@ class PacketLoss:
         args.share("percent", self.percent, top=100)
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         choose_mechanism(platform, self.region, "nftables")
         return [
             f"drop {self.percent:g}% of packets gateway<->region {self.region} for {self.duration_s:g} s (nftables)"

@@ -7,19 +7,19 @@ signal (kill), every process of the group is in state `T` (hang), the supervisor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from resilience.errors import FaultError, UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import LocalPlatform, Pod
+from resilience.targets import Pod, PodExit, Target
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class PodKill:
         args.non_negative("grace_s", self.grace_s)
         args.positive("recovery_timeout_s", self.recovery_timeout_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [f"{self.signal_name} {p.label} pid {p.pid}" for p in self.selector.pick(platform)]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
@@ -62,7 +62,7 @@ class PodKill:
         }
         return [ctx.settle(slot, self._verify(ctx.platform, pod, at, escalated[pod.name])) for pod, at, slot in sent]
 
-    def _escalate(self, platform: LocalPlatform, pod: Pod, sent_at: float) -> float | None:
+    def _escalate(self, platform: Target, pod: Pod, sent_at: float) -> float | None:
         """After the grace period, SIGKILL what is left of the group (what the kubelet does); return when, if it did."""
         assert pod.pid is not None
         deadline = time.monotonic() + self.grace_s - (time.time() - sent_at)
@@ -73,10 +73,10 @@ class PodKill:
             return platform.signal_pod(pod, signal.SIGKILL, missing_ok=True)
         return None
 
-    def _verify(self, platform: LocalPlatform, pod: Pod, at: float, escalated_at: float | None) -> FaultRecord:
+    def _verify(self, platform: Target, pod: Pod, at: float, escalated_at: float | None) -> FaultRecord:
         old_pid = pod.pid
         died = platform.wait_for(
-            pod.name, lambda p: p.last_exit is not None and p.last_exit["pid"] == old_pid, self.evidence_timeout_s
+            pod.name, lambda p: p.last_exit is not None and p.last_exit.pid == old_pid, self.evidence_timeout_s
         )
         evidence: dict[str, object] = {"killed_pid": old_pid, "signal_sent": self.signal_name}
         if died is None or died.last_exit is None:
@@ -85,17 +85,15 @@ class PodKill:
         exit_ = died.last_exit
         landed, ended_by = judge_exit(exit_, self.signal_name, at, self.grace_s, escalated_at, pod.ready)
         evidence |= {
-            "exit_seen_by_parent": exit_,
-            "detected_after_s": round(exit_["at"] - at, 3),
+            "exit_seen_by_parent": dataclasses.asdict(exit_),
+            "detected_after_s": round(exit_.at - at, 3),
             "ended_by": ended_by,
         }
         if escalated_at is not None:
             evidence["escalated_to_sigkill_after_s"] = round(escalated_at - at, 3)
         back = wait_replaced(platform, pod.name, old_pid, self.recovery_timeout_s)
         evidence |= recovery_evidence(back, at)
-        log.info(
-            "pod-kill %s: pid %s ended (%s); replacement %s", pod.name, old_pid, exit_["signal"], back and back.pid
-        )
+        log.info("pod-kill %s: pid %s ended (%s); replacement %s", pod.name, old_pid, exit_.signal, back and back.pid)
         problem = None if landed else f"pid {old_pid} did not end because of our {self.signal_name}: {ended_by}"
         return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, problem)
 
@@ -106,7 +104,7 @@ but on a busy box its thread runs late, and an exit at the very end of the grace
 
 
 def judge_exit(
-    exit_: dict[str, Any],
+    exit_: PodExit,
     signal_name: str,
     sent_at: float,
     grace_s: float,
@@ -115,7 +113,7 @@ def judge_exit(
 ) -> tuple[bool, str]:
     """Whether the pod ended because of our signal, and how (or why not), from the exit its parent saw.
 
-    `exit_` is the supervisor's record (`signal`, `returncode`, `at`, `reason`); an exit it only observed
+    `exit_` is the supervisor's record; an exit it only observed
     has a reason starting `exited:`, one it caused itself (a liveness restart, a rollout) names that.
     Landed: killed by the signal we sent; for SIGTERM also a graceful exit (a code) within the grace
     period, our SIGKILL after it, or a liveness restart inside the grace period of a pod that was ready
@@ -123,7 +121,7 @@ def judge_exit(
     liveness probe is: the supervisor then cuts the shutdown short, as a kubelet's probes may). An exit
     before our signal, or by anyone else's hand, is not.
     """
-    at, sig, reason = float(exit_["at"]), exit_.get("signal"), str(exit_.get("reason", ""))
+    at, sig, reason = exit_.at, exit_.signal, exit_.reason
     after_s = at - sent_at
     if at < sent_at:
         return False, f"it ended before our {signal_name} ({reason}, {-after_s:.3f} s earlier)"
@@ -146,17 +144,17 @@ def judge_exit(
     if signal_name == "SIGTERM" and sig is None:
         if after_s <= grace_s + EXIT_SEEN_SLACK_S:
             return True, (
-                f"exited with code {exit_.get('returncode')} {after_s:.2f} s after our SIGTERM, within its "
+                f"exited with code {exit_.returncode} {after_s:.2f} s after our SIGTERM, within its "
                 f"{grace_s:g} s grace period (graceful shutdown)"
             )
         return (
             False,
-            f"exited with code {exit_.get('returncode')} {after_s:.2f} s after our SIGTERM, past its grace",
+            f"exited with code {exit_.returncode} {after_s:.2f} s after our SIGTERM, past its grace",
         )
     if signal_name == "SIGTERM" and sig == "SIGKILL" and escalated_at is not None and at >= escalated_at:
         return True, f"killed by our SIGKILL after the {grace_s:g} s grace period (escalated)"
     if sig is None:
-        return False, f"exited with code {exit_.get('returncode')}, not killed by our {signal_name}"
+        return False, f"exited with code {exit_.returncode}, not killed by our {signal_name}"
     return False, f"killed by {sig}, which we did not send ({reason})"
 
 
@@ -176,7 +174,7 @@ class PodHang:
     def __post_init__(self) -> None:
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [f"SIGSTOP {p.label} pid {p.pid} for {self.duration_s:g} s" for p in self.selector.pick(platform)]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
@@ -203,7 +201,7 @@ class PodHang:
             for pod, at, slot in slots
         ]
 
-    def _frozen(self, platform: LocalPlatform, pod: Pod) -> dict[int, str]:
+    def _frozen(self, platform: Target, pod: Pod) -> dict[int, str]:
         """The group's process states shortly after SIGSTOP (all `T` when it landed)."""
         assert pod.pid is not None
         deadline = time.monotonic() + 2.0
@@ -213,12 +211,10 @@ class PodHang:
             states = platform.group_states(pod.pid)
         return states
 
-    def _record(
-        self, platform: LocalPlatform, pod: Pod, at: float, frozen: dict[int, str], resumed_at: float
-    ) -> FaultRecord:
+    def _record(self, platform: Target, pod: Pod, at: float, frozen: dict[int, str], resumed_at: float) -> FaultRecord:
         landed = bool(frozen) and all(s == "T" for s in frozen.values())
         now = platform.pod(pod.name)
-        restarted = now is not None and now.last_exit is not None and now.last_exit["pid"] == pod.pid
+        restarted = now is not None and now.last_exit is not None and now.last_exit.pid == pod.pid
         back = wait_ready(platform, pod.name, self.recovery_timeout_s)
         evidence: dict[str, object] = {
             "stopped_pgid": pod.pid,
@@ -245,7 +241,7 @@ class CrashLoop:
     def __post_init__(self) -> None:
         args.positive("duration_s", self.duration_s)
 
-    def plan(self, platform: LocalPlatform) -> list[str]:
+    def plan(self, platform: Target) -> list[str]:
         return [f"SIGKILL {p.label} on every start for {self.duration_s:g} s" for p in self.selector.pick(platform)]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
@@ -291,11 +287,11 @@ class CrashLoop:
         return results
 
 
-def wait_replaced(platform: LocalPlatform, name: str, old_pid: int | None, timeout_s: float) -> Pod | None:
+def wait_replaced(platform: Target, name: str, old_pid: int | None, timeout_s: float) -> Pod | None:
     return platform.wait_for(name, lambda p: p.ready and p.pid not in (None, old_pid), timeout_s)
 
 
-def wait_ready(platform: LocalPlatform, name: str, timeout_s: float) -> Pod | None:
+def wait_ready(platform: Target, name: str, timeout_s: float) -> Pod | None:
     return platform.wait_for(name, lambda p: p.ready and p.pid is not None, timeout_s)
 
 
@@ -310,7 +306,7 @@ def recovery_evidence(back: Pod | None, at: float) -> dict[str, object]:
     }
 
 
-def wait_all_ready(platform: LocalPlatform, role: str | None, timeout_s: float) -> list[Pod]:
+def wait_all_ready(platform: Target, role: str | None, timeout_s: float) -> list[Pod]:
     """Rollback for pod faults: wait until every pod of `role` runs and is ready (idempotent)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resilience.errors import PlatformError, ResilienceError
+from resilience.errors import ResilienceError
 from resilience.faults.ledger import Ledger, LedgerEntry
-from resilience.targets import LocalPlatform, burner, faultproxy, netfilter
+from resilience.targets import Target, burner, faultproxy, netfilter
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Recovered:
     error: str | None = None
 
 
-def _signal_group(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _signal_group(platform: Target | None, step: dict[str, Any]) -> str:
     try:
         os.killpg(int(step["pgid"]), signal.Signals[step["signal"]])
     except ProcessLookupError:
@@ -39,12 +39,12 @@ def _signal_group(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
     return f"sent {step['signal']} to process group {step['pgid']}"
 
 
-def _stop_proxy(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _stop_proxy(platform: Target | None, step: dict[str, Any]) -> str:
     stopped = faultproxy.stop_proxy_pid(int(step["pid"]), None)
     return f"fault proxy pid {step['pid']} " + ("stopped" if stopped else "was not running")
 
 
-def _stop_burner(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _stop_burner(platform: Target | None, step: dict[str, Any]) -> str:
     pid = step.get("pid")
     if pid is None and step.get("state_file"):  # killed before the pid was written down: the state file has it
         with contextlib.suppress(OSError, ValueError):
@@ -55,24 +55,24 @@ def _stop_burner(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
     return f"burner pid {pid} " + ("stopped" if stopped else "was not running")
 
 
-def _restore_route(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _restore_route(platform: Target | None, step: dict[str, Any]) -> str:
     if platform is None:
         return f"gateway route of {step['pod']}: the platform is down, nothing to restore"
     platform.route_pod(step["pod"], None)
     return f"gateway routes {step['pod']} directly again"
 
 
-def _delete_table(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _delete_table(platform: Target | None, step: dict[str, Any]) -> str:
     existed = netfilter.delete_table(step["table"])
     return f"nftables table {step['table']} " + ("deleted" if existed else "was not there")
 
 
-def _delete_qdisc(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _delete_qdisc(platform: Target | None, step: dict[str, Any]) -> str:
     existed = netfilter.delete_qdisc(step["dev"], step.get("netns"))
     return f"qdisc on {step['dev']} " + ("deleted" if existed else "was not there")
 
 
-def _abort_rollout(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _abort_rollout(platform: Target | None, step: dict[str, Any]) -> str:
     if platform is None:
         return "rollout: the platform is down"
     state = platform.rollout()
@@ -82,14 +82,14 @@ def _abort_rollout(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
     return "rollout aborted"
 
 
-def _camera_control(platform: LocalPlatform | None, step: dict[str, Any]) -> str:
+def _camera_control(platform: Target | None, step: dict[str, Any]) -> str:
     if platform is None:
         return "cameras: the platform is down"
     platform.camera_control(step["settings"])
     return f"cameras set back to {step['settings']}"
 
 
-UNDO: dict[str, Callable[[LocalPlatform | None, dict[str, Any]], str]] = {
+UNDO: dict[str, Callable[[Target | None, dict[str, Any]], str]] = {
     "signal-group": _signal_group,
     "stop-proxy": _stop_proxy,
     "stop-burner": _stop_burner,
@@ -101,7 +101,7 @@ UNDO: dict[str, Callable[[LocalPlatform | None, dict[str, Any]], str]] = {
 }
 
 
-def undo(entry: LedgerEntry, platform: LocalPlatform | None) -> Recovered:
+def undo(entry: LedgerEntry, platform: Target | None) -> Recovered:
     """Run every undo step of `entry` (all of them, even after one fails)."""
     done, errors = [], []
     for step in entry.undo:
@@ -116,7 +116,7 @@ def undo(entry: LedgerEntry, platform: LocalPlatform | None) -> Recovered:
     return Recovered(entry, done, "; ".join(errors) or None)
 
 
-def recover(ledger: Ledger, platform: LocalPlatform | None, run_pid: int | None = None) -> list[Recovered]:
+def recover(ledger: Ledger, platform: Target | None, run_pid: int | None = None) -> list[Recovered]:
     """Roll back every active fault in `ledger` (only `run_pid`'s, if given); clear those that succeeded."""
     results = []
     for entry in ledger.active(run_pid):
@@ -126,10 +126,3 @@ def recover(ledger: Ledger, platform: LocalPlatform | None, run_pid: int | None 
         log.info("recovered %s on %s: %s", entry.kind.value, entry.target, "; ".join(result.done) or result.error)
         results.append(result)
     return results
-
-
-def platform_or_none(state_dir: Any) -> LocalPlatform | None:
-    try:
-        return LocalPlatform(state_dir)
-    except PlatformError:
-        return None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from resilience.errors import FaultError, NothingMatchedError, UsageError
-from resilience.targets import LocalPlatform, Pod
+from resilience.targets import Pod, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Selector:
         parts += [f"{k}={v}" for k, v in self.labels.items()]
         return " ".join(parts)
 
-    def pick(self, platform: LocalPlatform) -> list[Pod]:
+    def pick(self, platform: Target) -> list[Pod]:
         """The pods to hit now; raises when nothing matches or the blast radius would be exceeded."""
         everyone = platform.select(role=self.role)
         matched = [

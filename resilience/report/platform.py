@@ -41,7 +41,7 @@ def render_status(plat: LocalPlatform, measured: Capacity | None) -> RenderableT
             "yes" if p.ready else "[red]no[/]",
             f"{p.server_p99_ms:.1f} ms" if p.server_p99_ms is not None else "-",
             str(p.restarts),
-            p.last_exit["reason"] if p.last_exit else "-",
+            p.last_exit.reason if p.last_exit else "-",
         )
     return Group(table, Text(capacity_line(measured)))
 

@@ -1,8 +1,29 @@
-"""Where faults land. `local`: the reference platform's processes, via its supervisor's control API;
+"""Where faults land, behind one seam (`base.Target`; faults see nothing else). `local`: the reference platform's processes, via its supervisor's control API;
 its network (`netfilter`: nftables and tc; `faultproxy`: the unprivileged userspace proxy) and its
 compute (`burner`)."""
 
-from resilience.targets import burner, faultproxy, lifecycle, netfilter
-from resilience.targets.local import LocalPlatform, Pod, default_state_dir
+from pathlib import Path
 
-__all__ = ["LocalPlatform", "Pod", "burner", "default_state_dir", "faultproxy", "lifecycle", "netfilter"]
+from resilience.targets import burner, faultproxy, lifecycle, netfilter
+from resilience.targets.base import Pod, PodExit, Target
+from resilience.targets.local import LocalPlatform, default_state_dir
+
+
+def connect(state_dir: Path | None = None) -> Target:
+    """The target a run works on. Today the local reference platform recorded in `state_dir` (PlatformError
+    when there is none); the one place a run chooses its target."""
+    return LocalPlatform(state_dir)
+
+
+__all__ = [
+    "LocalPlatform",
+    "Pod",
+    "PodExit",
+    "Target",
+    "burner",
+    "connect",
+    "default_state_dir",
+    "faultproxy",
+    "lifecycle",
+    "netfilter",
+]

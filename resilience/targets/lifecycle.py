@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
 
 
+def recorded(state_dir: Path) -> LocalPlatform | None:
+    """The platform recorded in `state_dir`, answering or not (recovery undoes faults on what is left of it)."""
+    try:
+        return LocalPlatform(state_dir)
+    except PlatformError:
+        return None
+
+
 def running(state_dir: Path) -> LocalPlatform | None:
     """The platform recorded in `state_dir` if its supervisor still answers, else None."""
     try:

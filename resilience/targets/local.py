@@ -11,13 +11,14 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from resilience.errors import PlatformError, UsageError
+from resilience.targets.base import Pod
 
 log = logging.getLogger(__name__)
 
@@ -28,61 +29,6 @@ STATE_FILE = "platform.json"
 def default_state_dir() -> Path:
     """`$RESILIENCE_STATE_DIR`, else `.resilience/` in the working directory."""
     return Path(os.environ.get(STATE_DIR_ENV) or ".resilience").resolve()
-
-
-@dataclass(frozen=True, slots=True)
-class Pod:
-    name: str
-    role: str
-    region: str
-    pid: int | None
-    ready: bool
-    restarts: int
-    ready_at: float | None
-    last_exit: dict[str, Any] | None
-    model_version: int | None = None
-    server_p99_ms: float | None = None
-    variant: str = "stable"
-    crash_loop: bool = False
-    host: str = "127.0.0.1"
-    """Where the pod's ports are reached: loopback, or its region namespace's address."""
-    http_port: int | None = None
-    grpc_port: int | None = None
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Pod:
-        return cls(
-            name=d["name"],
-            role=d["role"],
-            region=d["region"],
-            pid=d["pid"],
-            ready=d["ready"],
-            restarts=d["restarts"],
-            ready_at=d["ready_at"],
-            last_exit=d["last_exit"],
-            model_version=d.get("model_version"),
-            server_p99_ms=d.get("server_p99_ms"),
-            variant=d.get("variant", "stable"),
-            crash_loop=d.get("crash_loop", False),
-            host=d.get("host") or "127.0.0.1",
-            http_port=d.get("http_port"),
-            grpc_port=d.get("grpc_port"),
-        )
-
-    @property
-    def labels(self) -> dict[str, object]:
-        """What a selector's `labels` can match."""
-        return {
-            "name": self.name,
-            "role": self.role,
-            "region": self.region,
-            "variant": self.variant,
-            "model_version": self.model_version,
-        }
-
-    @property
-    def label(self) -> str:
-        return f"pod {self.name} (role={self.role}, region={self.region})"
 
 
 class LocalPlatform:
@@ -219,7 +165,9 @@ class LocalPlatform:
                 states[int(entry.name)] = fields[0]
         return states
 
-    def wait_for(self, name: str, predicate: Any, timeout_s: float, poll_s: float = 0.05) -> Pod | None:
+    def wait_for(
+        self, name: str, predicate: Callable[[Pod], bool], timeout_s: float, poll_s: float = 0.05
+    ) -> Pod | None:
         """Poll the supervisor until `predicate(pod)` holds; return that pod, or None on timeout."""
         deadline = time.monotonic() + timeout_s
         while True:

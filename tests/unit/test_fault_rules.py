@@ -19,16 +19,16 @@ from resilience.faults import FaultContext, PodKill, Selector
 from resilience.faults.bandwidth import TbfStats, judge_shaping, parse_tbf
 from resilience.faults.compute import UTILIZATION_TOLERANCE, judge_burn
 from resilience.faults.pod import judge_exit
-from resilience.targets import LocalPlatform, Pod
+from resilience.targets import LocalPlatform, Pod, PodExit
 
 # --- pod kill -------------------------------------------------------------------------------------
 
 SENT = 1000.0
 
 
-def _exit(after_s: float, reason: str, sig: str | None = None, code: int = 0) -> dict[str, Any]:
+def _exit(after_s: float, reason: str, sig: str | None = None, code: int = 0) -> PodExit:
     rc = -signal.Signals[sig].value if sig else code
-    return {"pid": 42, "returncode": rc, "signal": sig, "at": SENT + after_s, "reason": reason}
+    return PodExit(42, rc, SENT + after_s, reason, sig)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ class _Supervisor(LocalPlatform):
             return [Pod("a-0", "inference", "a", 101, self.ready, 0, 1.0, None), *pods]
         at = self.sent[0][2] + self.offset
         rc = -signal.Signals[self.sig].value
-        exit_ = {"pid": 101, "returncode": rc, "signal": self.sig, "at": at, "reason": self.reason}
+        exit_ = PodExit(101, rc, at, self.reason, self.sig)
         return [Pod("a-0", "inference", "a", 102, True, 1, at + 1, exit_), *pods]
 
     def signal_pod(self, pod: Pod, sig: signal.Signals, missing_ok: bool = False) -> float:

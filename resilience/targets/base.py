@@ -1,0 +1,159 @@
+"""The seam between faults and platforms: what a fault may ask of a target, and the typed records it gets back.
+
+Faults import only this module's names (and `resilience.model`), never a concrete target. A new target (a
+Kubernetes cluster, say) implements `Target`: list its pods as `Pod` records, signal a pod's processes, read
+their states, route the gateway's traffic for a pod through a proxy, drive a rollout, control the cameras,
+read a pipeline stage's metrics, and describe its network (regions in namespaces or not). `LocalPlatform`
+(local.py) is the reference platform's implementation.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class PodExit:
+    """How a pod's process ended, as the process that reaped it (the supervisor, a kubelet) saw it."""
+
+    pid: int
+    returncode: int | None
+    at: float
+    reason: str
+    """`exited: signal 9` / `exited: code 1` when it ended by itself or by someone's signal; otherwise what
+    the parent did to it (`liveness probe failed 3 times`, `rollout: restarted on v2`)."""
+    signal: str | None = None
+    """The signal that ended it (`SIGKILL`), if any."""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PodExit:
+        return cls(
+            pid=int(d["pid"]),
+            returncode=d.get("returncode"),
+            at=float(d["at"]),
+            reason=str(d.get("reason", "")),
+            signal=d.get("signal"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    name: str
+    role: str
+    region: str
+    pid: int | None
+    ready: bool
+    restarts: int
+    ready_at: float | None
+    last_exit: PodExit | None
+    """How the pod's previous process ended, as its parent saw it."""
+    model_version: int | None = None
+    server_p99_ms: float | None = None
+    variant: str = "stable"
+    crash_loop: bool = False
+    host: str = "127.0.0.1"
+    """Where the pod's ports are reached: loopback, or its region namespace's address."""
+    http_port: int | None = None
+    grpc_port: int | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Pod:
+        return cls(
+            name=d["name"],
+            role=d["role"],
+            region=d["region"],
+            pid=d["pid"],
+            ready=d["ready"],
+            restarts=d["restarts"],
+            ready_at=d["ready_at"],
+            last_exit=PodExit.from_json(d["last_exit"]) if d.get("last_exit") else None,
+            model_version=d.get("model_version"),
+            server_p99_ms=d.get("server_p99_ms"),
+            variant=d.get("variant", "stable"),
+            crash_loop=d.get("crash_loop", False),
+            host=d.get("host") or "127.0.0.1",
+            http_port=d.get("http_port"),
+            grpc_port=d.get("grpc_port"),
+        )
+
+    @property
+    def labels(self) -> dict[str, object]:
+        """What a selector's `labels` can match."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "region": self.region,
+            "variant": self.variant,
+            "model_version": self.model_version,
+        }
+
+    @property
+    def label(self) -> str:
+        return f"pod {self.name} (role={self.role}, region={self.region})"
+
+
+class Target(Protocol):
+    """What faults (and the run around them) need from a platform: no more. Every method answers from the
+    platform, now."""
+
+    gateway_http: str
+    """The KServe v2 HTTP endpoint the load is sent to."""
+    gateway_grpc: str
+    model: str
+    """The model the load asks for."""
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this run keeps the target's fault ledger and scratch files."""
+        ...
+
+    @property
+    def network(self) -> dict[str, Any]:
+        """`mode` (`netns` or `loopback`) and, with namespaces, each region's addresses and devices."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The platform's own summary; raises PlatformError when it does not answer."""
+        ...
+
+    def pods(self) -> list[Pod]: ...
+
+    def pod(self, name: str) -> Pod | None: ...
+
+    def select(self, role: str | None = None, region: str | None = None, names: list[str] | None = None) -> list[Pod]:
+        """Running pods matching every given criterion."""
+        ...
+
+    def signal_pod(self, pod: Pod, sig: signal.Signals, missing_ok: bool = False) -> float:
+        """Send `sig` to every process of the pod; return when it was sent."""
+        ...
+
+    def group_states(self, pgid: int) -> dict[int, str]:
+        """State letter (R, S, T for stopped, Z...) of every process of the pod."""
+        ...
+
+    def wait_for(
+        self, name: str, predicate: Callable[[Pod], bool], timeout_s: float, poll_s: float = 0.05
+    ) -> Pod | None:
+        """Poll until `predicate(pod)` holds; that pod, or None on timeout."""
+        ...
+
+    def route_pod(self, name: str, via: tuple[str, int, int] | None) -> dict[str, Any]:
+        """Send the gateway's traffic for pod `name` through (host, http port, grpc port), or direct again."""
+        ...
+
+    def rollout(self, action: str = "", body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The rollout's state; or start one (`""` with a policy body), `promote` or `abort` it."""
+        ...
+
+    def camera_control(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Change the cameras' settings (fps, defect_rate, corrupt_ratio, stalled); the new ones."""
+        ...
+
+    def stage_metrics(self, stage: str) -> dict[str, float]:
+        """A pipeline stage's Prometheus samples (labels kept in the names)."""
+        ...
