@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from resilience.engine.operator import Operator
 from resilience.engine.runner import run_file, slug
 from resilience.errors import ExperimentError, UsageError
-from resilience.model import ExitCode, RunReport, SuiteReport, SuiteRun, Verdict
+from resilience.model import ExitCode, RunReport, SLOResult, SuiteReport, SuiteRun, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +143,12 @@ class Tolerances:
     """Error budget consumed more than this much higher (absolute, 0-1) than the baseline is a regression."""
 
 
-def _baseline_slos(baseline: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+def _baseline_slos(baseline: SuiteReport) -> dict[tuple[str, str], SLOResult]:
     """(experiment file name, SLO name) -> the baseline's SLO result."""
-    return {
-        (Path(run["experiment"]["path"]).name, s["name"]): s
-        for run in baseline.get("experiments", [])
-        for s in run.get("slos", [])
-    }
+    return {(Path(run.report.experiment_path).name, s.name): s for run in baseline.runs for s in run.report.slos}
 
 
-def check_baseline_covers(suite_path: Path, suite: SuiteFile, baseline: dict[str, Any], where: Path) -> None:
+def check_baseline_covers(suite_path: Path, suite: SuiteFile, baseline: SuiteReport, where: Path) -> None:
     """Before anything runs: a baseline that shares no experiment with the suite is bad input (exit 2)."""
     names = {Path(e.path).name for e in suite.experiments}
     have = {name for name, _ in _baseline_slos(baseline)}
@@ -164,7 +160,7 @@ def check_baseline_covers(suite_path: Path, suite: SuiteFile, baseline: dict[str
         )
 
 
-def regressions(current: SuiteReport, baseline: dict[str, Any], tol: Tolerances) -> list[str]:
+def regressions(current: SuiteReport, baseline: SuiteReport, tol: Tolerances) -> list[str]:
     """Compare with a baseline suite.json: what got worse beyond the tolerances, even if the SLOs still pass.
 
     An SLO the baseline cannot vouch for (missing from it, or measured nothing there) is a reason too: a gate
@@ -180,17 +176,17 @@ def regressions(current: SuiteReport, baseline: dict[str, Any], tol: Tolerances)
             if old is None:
                 found.append(f"{where}: not in the baseline, so it cannot be compared; refresh the baseline")
                 continue
-            if old.get("measured") is None:
+            if old.measured is None:
                 found.append(f"{where}: the baseline measured nothing for it, so it cannot be compared")
                 continue
             if r.measured is None:
                 continue  # measured nothing now: the SLO itself is inconclusive and fails the run already
-            if r.unit == "ms" and r.measured > old["measured"] * (1 + tol.latency_regression):
+            if r.unit == "ms" and r.measured > old.measured * (1 + tol.latency_regression):
                 found.append(
-                    f"regression against the baseline: {where}: {r.measured:.2f} ms vs baseline {old['measured']:.2f} ms "
-                    f"(+{r.measured / old['measured'] - 1:.0%} > {tol.latency_regression:.0%})"
+                    f"regression against the baseline: {where}: {r.measured:.2f} ms vs baseline {old.measured:.2f} ms "
+                    f"(+{r.measured / old.measured - 1:.0%} > {tol.latency_regression:.0%})"
                 )
-            spent, was = r.budget_consumed, old.get("budget_consumed")
+            spent, was = r.budget_consumed, old.budget_consumed
             if spent is not None and was is not None and spent > was + tol.budget_increase:
                 found.append(
                     f"regression against the baseline: {where}: error budget spent {spent:.0%} vs baseline {was:.0%} "
@@ -199,13 +195,15 @@ def regressions(current: SuiteReport, baseline: dict[str, Any], tol: Tolerances)
     return found
 
 
-def read_baseline(path: Path) -> dict[str, Any]:
+def read_baseline(path: Path) -> SuiteReport:
+    """A known-good suite.json, read through the same model `suite` and `gate` write it with."""
+    from resilience.report.json_report import ReportFormatError, suite_from_dict
+
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
+        return suite_from_dict(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
         raise UsageError(
             f"--baseline {path}: not a readable suite.json ({exc}); pass one a gate or suite wrote"
         ) from exc
-    if "experiments" not in data:
-        raise UsageError(f"--baseline {path}: has no `experiments`: pass a suite.json, not a single report.json")
-    return data
+    except ReportFormatError as exc:
+        raise UsageError(f"--baseline {path}: {exc}; pass a suite.json a gate or suite of this version wrote") from exc

@@ -1,4 +1,5 @@
-"""report.json: the machine-readable report (schema_version 1)."""
+"""report.json and suite.json: the machine-readable reports (schema_version 1), written and read back through
+the same code, so the gate reads a baseline through the model the writer used (`suite_from_dict`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,24 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from resilience.model import RunReport, SuiteReport
+from resilience.model import (
+    EventKind,
+    ExitCode,
+    FaultKind,
+    FaultRecord,
+    HypothesisCheck,
+    LoadSummary,
+    ReadinessSample,
+    RunEvent,
+    RunReport,
+    RunStatus,
+    SLIKind,
+    SLOResult,
+    SuiteReport,
+    SuiteRun,
+    TimePoint,
+    Verdict,
+)
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +69,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "time_to_detect_s": r.time_to_detect_s,
                 "time_to_detect_wall_s": r.time_to_detect_wall_s,
                 "time_to_recover_s": r.time_to_recover_s,
+                "target": r.target,
             }
             for r in report.slos
         ],
@@ -105,3 +124,100 @@ def suite_to_dict(suite: SuiteReport) -> dict[str, Any]:
 
 def write_suite_json(suite: SuiteReport, path: Path) -> None:
     path.write_text(json.dumps(suite_to_dict(suite), indent=2, default=str) + "\n")
+
+
+class ReportFormatError(ValueError):
+    """A report.json or suite.json this version cannot read (another schema, or not one at all)."""
+
+
+def _slo(d: dict[str, Any]) -> SLOResult:
+    return SLOResult(
+        name=d["name"],
+        sli=SLIKind(d["sli"]),
+        objective=d["objective"],
+        measured=d["measured"],
+        unit=d["unit"],
+        verdict=Verdict(d["verdict"]),
+        samples=d["samples"],
+        window_start=d["window"]["start"],
+        window_end=d["window"]["end"],
+        detail=d.get("detail", ""),
+        confidence=d.get("confidence"),
+        needed_samples=d.get("needed_samples"),
+        bad=d.get("bad", 0),
+        budget_consumed=d.get("budget_consumed"),
+        burn_rate=d.get("burn_rate"),
+        uptime=d.get("uptime"),
+        alerts=tuple(d.get("alerts", ())),
+        time_to_detect_s=d.get("time_to_detect_s"),
+        time_to_detect_wall_s=d.get("time_to_detect_wall_s"),
+        time_to_recover_s=d.get("time_to_recover_s"),
+        target=d.get("target"),
+    )
+
+
+def _fault(d: dict[str, Any]) -> FaultRecord:
+    return FaultRecord(
+        FaultKind(d["kind"]),
+        d["target"],
+        d["injected_at"],
+        d["landed"],
+        d.get("evidence") or {},
+        d.get("recovered_at"),
+        d.get("error"),
+        d.get("unmet"),
+    )
+
+
+def from_dict(d: dict[str, Any]) -> RunReport:
+    """A RunReport from what `to_dict` wrote (the raw experiment document is not in report.json)."""
+    if d.get("schema_version") != SCHEMA_VERSION:
+        raise ReportFormatError(f"schema_version {d.get('schema_version')!r}; this version reads {SCHEMA_VERSION}")
+    try:
+        load = d.get("load")
+        return RunReport(
+            title=d["experiment"]["title"],
+            experiment_path=d["experiment"]["path"],
+            started_at=d["started_at"],
+            ended_at=d["ended_at"],
+            status=RunStatus(d["status"]),
+            verdict=Verdict(d["verdict"]),
+            exit_code=ExitCode(d["exit_code"]),
+            reasons=tuple(d["reasons"]),
+            slos=tuple(_slo(s) for s in d["slos"]),
+            faults=tuple(_fault(f) for f in d["faults"]),
+            load=LoadSummary(**load) if load else None,
+            hypothesis=tuple(
+                HypothesisCheck(c["phase"], c["met"], tuple((p["name"], p["met"]) for p in c["probes"]))
+                for c in d.get("steady_state", ())
+            ),
+            environment=d.get("environment") or {},
+            notes=tuple(d.get("notes", ())),
+            timeline=tuple(TimePoint(**p) for p in d.get("timeline", ())),
+            readiness=tuple(
+                ReadinessSample(r["at"], tuple(r["ready"]), tuple(r["not_ready"])) for r in d.get("readiness", ())
+            ),
+            events=tuple(RunEvent(e["at"], EventKind(e["kind"]), e["text"]) for e in d.get("events", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportFormatError(f"not a report.json of schema {SCHEMA_VERSION}: {exc!r}") from exc
+
+
+def suite_from_dict(d: dict[str, Any]) -> SuiteReport:
+    """A SuiteReport from what `suite_to_dict` wrote."""
+    if "experiments" not in d:
+        raise ReportFormatError("has no `experiments`: a suite.json, not a single report.json, is needed")
+    try:
+        runs = tuple(SuiteRun(e["suite_path"], e["weight"], from_dict(e)) for e in d["experiments"])
+        return SuiteReport(
+            name=d["suite"],
+            runs=runs,
+            score=d["score"],
+            exit_code=ExitCode(d["exit_code"]),
+            reasons=tuple(d["reasons"]),
+            suite_reasons=tuple(d.get("suite_reasons", ())),
+        )
+    except ReportFormatError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportFormatError(f"not a suite.json of schema {SCHEMA_VERSION}: {exc!r}") from exc
