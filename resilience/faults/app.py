@@ -15,6 +15,7 @@ from typing import Any
 from resilience.errors import ResilienceError, UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
+from resilience.faults.ledger import AbortRollout, CameraControl
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import Target
 
@@ -52,7 +53,7 @@ class BadCanary:
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         target = f"model v{self.version} canary at {self.weight}%"
-        entry = ctx.book.record(self.kind, target, [{"op": "abort-rollout"}])
+        entry = ctx.book.record(self.kind, target, [AbortRollout()])
         try:
             started = ctx.platform.rollout(
                 "",
@@ -170,7 +171,7 @@ class CameraFault:
         before_settings = ctx.platform.camera_control({})
         restore = {k: before_settings[k] for k in ("stalled", "corrupt_ratio")}
         target = f"camera(s) {self.stall}" if self.stall else "all cameras"
-        entry = ctx.book.record(self.kind, target, [{"op": "camera-control", "settings": restore}])
+        entry = ctx.book.record(self.kind, target, [CameraControl(settings=restore)])
         change: dict[str, Any] = {"stalled": self.stall} if self.stall else {"corrupt_ratio": self.corrupt_ratio}
         try:
             ctx.platform.camera_control(change)

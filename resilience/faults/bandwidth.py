@@ -15,6 +15,7 @@ from typing import Any
 from resilience.errors import FaultError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
+from resilience.faults.ledger import DeleteQdisc, UndoStep
 from resilience.faults.network import choose_mechanism
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import Target, netfilter
@@ -119,7 +120,7 @@ class Bandwidth:
         net = ctx.platform.network["regions"][self.region]
         ends = [(net["host_dev"], None), (net["ns_dev"], net["netns"])]
         target = f"region {self.region} link"
-        undo = [{"op": "delete-qdisc", "dev": dev, "netns": ns} for dev, ns in ends]
+        undo: list[UndoStep] = [DeleteQdisc(dev=dev, netns=ns) for dev, ns in ends]
         entry = ctx.book.record(self.kind, target, undo)
         try:
             for dev, ns in ends:

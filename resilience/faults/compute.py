@@ -18,6 +18,7 @@ import psutil
 from resilience.errors import UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
+from resilience.faults.ledger import StopBurner
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import Target, burner
 
@@ -89,7 +90,7 @@ class Saturation:
         kind, target = self.kind, self._target(ctx.platform)
         vram_free_before = free_vram_bytes(self.device) if gpu and self.vram_fraction > 0 else None
         state = ctx.scratch(f"burner-{int(time.time() * 1000)}.json")
-        entry = ctx.book.record(kind, target, [{"op": "stop-burner", "state_file": str(state)}])
+        entry = ctx.book.record(kind, target, [StopBurner(state_file=str(state))])
         proc = None
         try:
             proc = burner.start_burner(
@@ -103,7 +104,7 @@ class Saturation:
                 log_path=ctx.platform.state_dir / "logs" / "burner.log",
                 timeout_s=30.0 if gpu else 10.0,  # torch import + CUDA start-up take seconds
             )
-            entry = ctx.book.amend(entry, [{"op": "stop-burner", "pid": proc.pid, "state_file": str(state)}])
+            entry = ctx.book.amend(entry, [StopBurner(pid=proc.pid, state_file=str(state))])
             at = time.time()
             slot = ctx.pending(FaultRecord(kind, target, at, False, {"burner_pid": proc.pid}, error="not verified yet"))
             final = proc.wait(self.duration_s + 10)

@@ -24,7 +24,7 @@ from typing import Any
 from resilience.errors import FaultError, ResilienceError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
-from resilience.faults.ledger import LedgerEntry
+from resilience.faults.ledger import DeleteTable, LedgerEntry, RestoreRoute, StopProxy, UndoStep
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import Pod, Target, faultproxy, netfilter
@@ -104,9 +104,9 @@ def proxied(ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **pr
                 **proxy_args,
             )
             detour.proxies[pod.name] = proxy
-            undo: list[dict[str, Any]] = [
-                {"op": "restore-route", "pod": pod.name},
-                {"op": "stop-proxy", "pid": proxy.pid},
+            undo: list[UndoStep] = [
+                RestoreRoute(pod=pod.name),
+                StopProxy(pid=proxy.pid),
             ]
             entries[pod.name] = ctx.book.record(kind, pod.label, undo)
             links = proxy.links
@@ -217,7 +217,7 @@ class RegionPartition:
                     )
         entry = ctx.book.record(self.kind, target, [])
         table = _table_name(entry)
-        entry = ctx.book.amend(entry, [{"op": "delete-table", "table": table}])
+        entry = ctx.book.amend(entry, [DeleteTable(table=table)])
         evidence: dict[str, Any] = {"mechanism": "nftables", "table": table, "netns": net["netns"]}
         try:
             netfilter.apply_table(table, {k: v for k, v in chains.items() if v[1]})
@@ -409,7 +409,7 @@ class PacketLoss:
         target = f"region {self.region} (gateway<->region)"
         entry = ctx.book.record(self.kind, target, [])
         table = _table_name(entry)
-        entry = ctx.book.amend(entry, [{"op": "delete-table", "table": table}])
+        entry = ctx.book.amend(entry, [DeleteTable(table=table)])
         try:
             netfilter.apply_table(
                 table,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from resilience.errors import FaultError, UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
+from resilience.faults.ledger import SignalGroup
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
 from resilience.targets import Pod, PodExit, Target
@@ -183,7 +184,7 @@ class PodHang:
         try:
             for pod in pods:
                 assert pod.pid is not None
-                undo = [{"op": "signal-group", "pgid": pod.pid, "signal": "SIGCONT"}]
+                undo = [SignalGroup(pgid=pod.pid, signal="SIGCONT")]
                 entries.append(ctx.book.record(self.kind, pod.label, undo))
                 at = ctx.platform.signal_pod(pod, signal.SIGSTOP)
                 evidence: dict[str, object] = {"stopped_pgid": pod.pid}

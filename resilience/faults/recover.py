@@ -12,13 +12,24 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from resilience.errors import ResilienceError
-from resilience.faults.ledger import Ledger, LedgerEntry
+from resilience.faults.ledger import (
+    AbortRollout,
+    CameraControl,
+    DeleteQdisc,
+    DeleteTable,
+    Ledger,
+    LedgerEntry,
+    RestoreRoute,
+    SignalGroup,
+    StopBurner,
+    StopProxy,
+    UndoStep,
+    UnknownStep,
+)
 from resilience.targets import Target, burner, faultproxy, netfilter
 
 log = logging.getLogger(__name__)
@@ -31,88 +42,60 @@ class Recovered:
     error: str | None = None
 
 
-def _signal_group(platform: Target | None, step: dict[str, Any]) -> str:
-    try:
-        os.killpg(int(step["pgid"]), signal.Signals[step["signal"]])
-    except ProcessLookupError:
-        return f"process group {step['pgid']} is gone"
-    return f"sent {step['signal']} to process group {step['pgid']}"
-
-
-def _stop_proxy(platform: Target | None, step: dict[str, Any]) -> str:
-    stopped = faultproxy.stop_proxy_pid(int(step["pid"]), None)
-    return f"fault proxy pid {step['pid']} " + ("stopped" if stopped else "was not running")
-
-
-def _stop_burner(platform: Target | None, step: dict[str, Any]) -> str:
-    pid = step.get("pid")
-    if pid is None and step.get("state_file"):  # killed before the pid was written down: the state file has it
-        with contextlib.suppress(OSError, ValueError):
-            pid = json.loads(Path(step["state_file"]).read_text())["pid"]
-    if pid is None:
-        return "burner: it never started"
-    stopped = burner.stop_burner_pid(int(pid))
-    return f"burner pid {pid} " + ("stopped" if stopped else "was not running")
-
-
-def _restore_route(platform: Target | None, step: dict[str, Any]) -> str:
-    if platform is None:
-        return f"gateway route of {step['pod']}: the platform is down, nothing to restore"
-    platform.route_pod(step["pod"], None)
-    return f"gateway routes {step['pod']} directly again"
-
-
-def _delete_table(platform: Target | None, step: dict[str, Any]) -> str:
-    existed = netfilter.delete_table(step["table"])
-    return f"nftables table {step['table']} " + ("deleted" if existed else "was not there")
-
-
-def _delete_qdisc(platform: Target | None, step: dict[str, Any]) -> str:
-    existed = netfilter.delete_qdisc(step["dev"], step.get("netns"))
-    return f"qdisc on {step['dev']} " + ("deleted" if existed else "was not there")
-
-
-def _abort_rollout(platform: Target | None, step: dict[str, Any]) -> str:
-    if platform is None:
-        return "rollout: the platform is down"
-    state = platform.rollout()
-    if state.get("state") in ("none", "rolled-back", "aborted", "promoted"):
-        return f"rollout already {state.get('state')}"
-    platform.rollout("abort")
-    return "rollout aborted"
-
-
-def _camera_control(platform: Target | None, step: dict[str, Any]) -> str:
-    if platform is None:
-        return "cameras: the platform is down"
-    platform.camera_control(step["settings"])
-    return f"cameras set back to {step['settings']}"
-
-
-UNDO: dict[str, Callable[[Target | None, dict[str, Any]], str]] = {
-    "signal-group": _signal_group,
-    "stop-proxy": _stop_proxy,
-    "stop-burner": _stop_burner,
-    "restore-route": _restore_route,
-    "delete-table": _delete_table,
-    "delete-qdisc": _delete_qdisc,
-    "abort-rollout": _abort_rollout,
-    "camera-control": _camera_control,
-}
+def _undo_step(platform: Target | None, step: UndoStep) -> str:
+    """Carry out one step; what was done (or found already undone)."""
+    match step:
+        case SignalGroup(pgid=pgid, signal=sig):
+            try:
+                os.killpg(pgid, signal.Signals[sig])
+            except ProcessLookupError:
+                return f"process group {pgid} is gone"
+            return f"sent {sig} to process group {pgid}"
+        case StopProxy(pid=pid):
+            stopped = faultproxy.stop_proxy_pid(pid, None)
+            return f"fault proxy pid {pid} " + ("stopped" if stopped else "was not running")
+        case StopBurner(pid=pid, state_file=state_file):
+            if pid is None and state_file:  # killed before the pid was written down: the state file has it
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    pid = int(json.loads(Path(state_file).read_text())["pid"])
+            if pid is None:
+                return "burner: it never started"
+            return f"burner pid {pid} " + ("stopped" if burner.stop_burner_pid(pid) else "was not running")
+        case RestoreRoute(pod=pod):
+            if platform is None:
+                return f"gateway route of {pod}: the platform is down, nothing to restore"
+            platform.route_pod(pod, None)
+            return f"gateway routes {pod} directly again"
+        case DeleteTable(table=table):
+            return f"nftables table {table} " + ("deleted" if netfilter.delete_table(table) else "was not there")
+        case DeleteQdisc(dev=dev, netns=netns):
+            return f"qdisc on {dev} " + ("deleted" if netfilter.delete_qdisc(dev, netns) else "was not there")
+        case AbortRollout():
+            if platform is None:
+                return "rollout: the platform is down"
+            state = platform.rollout()
+            if state.get("state") in ("none", "rolled-back", "aborted", "promoted"):
+                return f"rollout already {state.get('state')}"
+            platform.rollout("abort")
+            return "rollout aborted"
+        case CameraControl(settings=settings):
+            if platform is None:
+                return "cameras: the platform is down"
+            platform.camera_control(settings)
+            return f"cameras set back to {settings}"
 
 
 def undo(entry: LedgerEntry, platform: Target | None) -> Recovered:
     """Run every undo step of `entry` (all of them, even after one fails)."""
     done, errors = [], []
     for step in entry.undo:
-        op = UNDO.get(step.get("op", ""))
-        if op is None:
-            errors.append(f"unknown undo step {step}")
+        if isinstance(step, UnknownStep):
+            errors.append(f"unknown undo step {step.raw} ({step.why})")
             continue
         try:
-            done.append(op(platform, step))
-        except (ResilienceError, OSError, KeyError, ValueError) as exc:
-            errors.append(f"{step['op']}: {exc}")
+            done.append(_undo_step(platform, step))
+        except (ResilienceError, OSError, ValueError) as exc:
+            errors.append(f"{step.op}: {exc}")
     return Recovered(entry, done, "; ".join(errors) or None)
 
 

@@ -188,12 +188,13 @@ def test_dry_run_resolves_targets_and_touches_nothing(platform: Platform, tmp_pa
 def test_platform_down_also_rolls_back_active_faults(tmp_path: Path) -> None:
     """A fault must not outlive its platform either: `down` undoes the ledger before stopping."""
     from resilience.faults import Ledger
+    from resilience.faults.ledger import StopProxy
     from resilience.model import FaultKind
     from resilience.targets import faultproxy
 
     state = tmp_path / "state"
     proxy = faultproxy.start_proxy([("127.0.0.1", 9)], "blackhole", tmp_path / "p.state")
-    Ledger(state / "ledger").record(FaultKind.NETWORK_LATENCY, "test", [{"op": "stop-proxy", "pid": proxy.pid}])
+    Ledger(state / "ledger").record(FaultKind.NETWORK_LATENCY, "test", [StopProxy(pid=proxy.pid)])
     env = {**os.environ, "RESILIENCE_STATE_DIR": str(state)}
     result = subprocess.run(
         [sys.executable, "-m", "resilience.cli", "platform", "down"], env=env, cwd=ROOT, capture_output=True, text=True
