@@ -105,12 +105,7 @@ class LocalPlatform:
             text = httpx.get(urls[stage] + "/metrics", timeout=2.0).text
         except httpx.HTTPError as exc:
             raise PlatformError(f"pipeline stage {stage} at {urls[stage]} did not answer ({exc})") from exc
-        samples: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                samples[name] = float(value)
-        return samples
+        return prometheus_samples(text)
 
     def status(self) -> dict[str, Any]:
         data: dict[str, Any] = self._get("/status")
@@ -177,6 +172,18 @@ class LocalPlatform:
             if time.monotonic() > deadline:
                 return None
             time.sleep(poll_s)
+
+
+def prometheus_samples(text: str) -> dict[str, float]:
+    """Prometheus text exposition -> {`name{label="value",...}`: value}, parsed by prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sample.labels.items())
+            samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return samples
 
 
 def _json_request(

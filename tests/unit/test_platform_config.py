@@ -52,3 +52,22 @@ def test_cli_up_with_bad_config_exits_2_without_starting_anything(tmp_path: Path
     assert result.returncode == 2, result.stderr
     assert "replicas" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "state" / "platform.json").exists()
+
+
+def test_stage_metrics_are_parsed_by_prometheus_clients_parser_with_labels_in_the_names() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+    from resilience.targets.local import prometheus_samples
+
+    registry = CollectorRegistry()
+    sent = Counter("pipeline_camera_frames_sent", "frames", ["camera"], registry=registry)
+    sent.labels("0").inc(3)
+    sent.labels("1").inc(5)
+    Gauge("pipeline_sink_prediction_psi", "psi", registry=registry).set(0.25)
+    samples = prometheus_samples(generate_latest(registry).decode())
+    assert samples['pipeline_camera_frames_sent_total{camera="0"}'] == 3.0
+    assert samples['pipeline_camera_frames_sent_total{camera="1"}'] == 5.0
+    assert samples["pipeline_sink_prediction_psi"] == 0.25
+    # a sample with a timestamp, which a split-on-the-last-space parser reads as name "x_total 7"
+    stamped = prometheus_samples('x_total{reason="bad crc"} 7 1700000000000\n')
+    assert stamped == {'x_total{reason="bad crc"}': 7.0}
