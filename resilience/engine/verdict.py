@@ -8,6 +8,7 @@ keep the exit code from being 0. Every report format renders this one decision.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -63,11 +64,20 @@ it claims. Poisson arrivals over a 30 s run at 100 req/s vary by ~2%; a generato
 load cut short, shows up well below."""
 
 
+_EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Failed|Exception|Interrupt\w*)\s*:\s*)+")
+
+
+def exception_text(entry: dict[str, Any]) -> str:
+    """A journal entry's exception as its message only: chaoslib writes `chaoslib.exceptions.ActivityFailed: why`
+    (and some paths repeat the class name); the user needs the why."""
+    last = ((entry.get("exception") or ["?"])[-1]).strip()
+    return _EXCEPTION_NAME.sub("", last) or last
+
+
 def _cleanup_reasons(journal: dict[str, Any], run: RunSession) -> list[str]:
     """Rollbacks that failed: whatever else happened, the run says so and points at `resilience recover`."""
     reasons = [
-        f"rollback {entry.get('activity', {}).get('name')!r} failed: "
-        f"{(entry.get('exception') or ['?'])[-1].strip()}; run `resilience recover`"
+        f"rollback {entry.get('activity', {}).get('name')!r} failed: {exception_text(entry)}; run `resilience recover`"
         for entry in journal.get("rollbacks") or []
         if entry.get("status") != "succeeded"
     ]
@@ -136,9 +146,7 @@ def decide(
     reasons: list[str] = []
     for entry in journal.get("run") or []:
         if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
-            reasons.append(
-                f"action {entry['activity'].get('name')!r} failed: {(entry.get('exception') or ['?'])[-1].strip()}"
-            )
+            reasons.append(f"action {entry['activity'].get('name')!r} failed: {exception_text(entry)}")
     reasons += [f"the operator skipped {step!r}: its fault was not tested" for step in run.skipped]
     for fault in run.faults:
         if not fault.landed:

@@ -150,8 +150,17 @@ class CameraFault:
         return FaultKind.CAMERA_STALL if self.stall else FaultKind.CORRUPT_FRAMES
 
     def plan(self, platform: Target) -> list[str]:
+        cameras = self._cameras(platform)  # PlatformError naming `--pipeline` when there are none
+        missing = [c for c in self.stall if c not in cameras]
+        if cameras and missing:  # (a camera is counted from its first frame: none yet says nothing)
+            raise UsageError(f"cameras: the platform has cameras {sorted(cameras)}, not {missing}")
         what = f"stall camera(s) {self.stall}" if self.stall else f"corrupt {self.corrupt_ratio:.0%} of frames"
         return [f"{what} for {self.duration_s:g} s"]
+
+    @staticmethod
+    def _cameras(platform: Target) -> set[int]:
+        prefix = 'pipeline_camera_frames_sent_total{camera="'
+        return {int(k[len(prefix) :].split('"')[0]) for k in platform.stage_metrics("cameras") if k.startswith(prefix)}
 
     def _counts(self, platform: Target) -> dict[str, float]:
         cams = platform.stage_metrics("cameras")

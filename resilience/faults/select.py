@@ -58,8 +58,15 @@ class Selector:
             raise NothingMatchedError(f"count {n} but only {len(matched)} running pod(s) match {self.describe()}")
         allowed = max(1, math.floor(len(everyone) * self.max_fraction))
         if n > allowed:
+            regions = sorted({p.region for p in everyone})
+            hint = (
+                f"; the platform has one region ({regions[0]}), so there is nowhere to fail over to: start it with "
+                "`resilience platform up --regions 2` (or raise max_fraction explicitly to take every pod down)"
+                if self.region is not None and len(regions) == 1
+                else "; raise max_fraction explicitly to allow it"
+            )
             raise FaultError(
-                f"hitting {n} of {len(everyone)} {self.role} pods exceeds the blast radius "
-                f"({self.max_fraction:.0%}); raise max_fraction explicitly to allow it"
+                f"hitting {n} of {len(everyone)} {self.role} pods exceeds the blast radius ({self.max_fraction:.0%})"
+                + hint
             )
         return matched[:n]

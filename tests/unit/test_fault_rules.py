@@ -219,3 +219,25 @@ def test_a_missing_tbf_has_not_landed() -> None:
     fresh, shaped = parse_tbf(TC_FRESH), parse_tbf(TC_SHAPED)
     landed, _, error = judge_shaping({"veth-a": fresh, "eth0": None}, {"veth-a": shaped, "eth0": None}, 1.0)
     assert not landed and "no tbf qdisc on eth0" in (error or "")
+
+
+class _Pods:
+    """Only `select`, which a selector's pick needs."""
+
+    def __init__(self, regions: list[str]) -> None:
+        self.all = [Pod(f"{r}-{i}", "inference", r, 100 + i, True, 0, 1.0, None) for r in regions for i in range(2)]
+
+    def select(self, role: str | None = None, region: str | None = None, names: list[str] | None = None) -> list[Pod]:
+        return [p for p in self.all if role in (None, p.role)]
+
+
+def test_a_region_outage_on_a_one_region_platform_says_to_start_two_regions() -> None:
+    from resilience.errors import FaultError
+
+    outage = Selector(region="a", count=2, max_fraction=0.5)
+    with pytest.raises(FaultError, match=r"has one region \(a\).*--regions 2"):
+        outage.pick(_Pods(["a"]))  # type: ignore[arg-type]
+    assert [p.name for p in outage.pick(_Pods(["a", "b"]))] == ["a-0", "a-1"]  # type: ignore[arg-type]
+    with pytest.raises(FaultError, match="raise max_fraction explicitly") as exc:
+        Selector(count=3, max_fraction=0.5).pick(_Pods(["a", "b"]))  # type: ignore[arg-type]
+    assert "--regions" not in str(exc.value)

@@ -187,3 +187,12 @@ def test_a_fault_the_platform_did_not_answer_as_expected_fails_the_run() -> None
     r = assemble(journal(), session(kept), [slo(Verdict.PASS)], None, {})
     assert (r.status, r.exit_code, r.verdict) == (RunStatus.DEVIATED, ExitCode.SLO_FAILED, Verdict.FAIL)
     assert "did not answer fault bad-canary on canary v2 as expected: the platform did not roll back" in r.reasons[0]
+
+
+def test_reasons_quote_the_exception_message_without_class_names() -> None:
+    from resilience.engine.verdict import exception_text
+
+    entry = {"exception": ["Traceback ...\n", "chaoslib.exceptions.ActivityFailed: ActivityFailed: no pod matches a\n"]}
+    assert exception_text(entry) == "no pod matches a"
+    assert exception_text({"exception": ["resilience.errors.FaultError: region b: no pod\n"]}) == "region b: no pod"
+    assert exception_text({}) == "?"
