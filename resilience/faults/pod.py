@@ -12,7 +12,7 @@ import itertools
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from resilience.errors import FaultError, UsageError
 from resilience.faults import args
@@ -190,6 +190,8 @@ class PodHang:
                 evidence: dict[str, object] = {"stopped_pgid": pod.pid}
                 slots.append((pod, at, ctx.pending(FaultRecord(self.kind, pod.label, at, False, evidence))))
             frozen = {pod.name: self._frozen(ctx.platform, pod) for pod, _, _ in slots}
+            for pod, at, slot in slots:  # landed (or not) is known now: displays say so while it is on
+                ctx.settle(slot, self._landed(pod, at, frozen[pod.name]))
             time.sleep(self.duration_s)
         finally:
             for pod, _, _ in slots:
@@ -197,10 +199,24 @@ class PodHang:
             resumed_at = time.time()
             for entry in entries:
                 ctx.book.clear(entry)
+            for pod, at, slot in slots:  # interrupted or not, what was seen stays: the hang and how long it held
+                if pod.name in frozen:
+                    record = ctx.records[slot]
+                    hung = {"hung_for_s": round(resumed_at - at, 3)}
+                    ctx.settle(slot, replace(record, evidence={**record.evidence, **hung}, recovered_at=resumed_at))
         return [
             ctx.settle(slot, self._record(ctx.platform, pod, at, frozen[pod.name], resumed_at))
             for pod, at, slot in slots
         ]
+
+    def _landed(self, pod: Pod, at: float, frozen: dict[int, str]) -> FaultRecord:
+        landed = bool(frozen) and all(s == "T" for s in frozen.values())
+        evidence: dict[str, object] = {
+            "stopped_pgid": pod.pid,
+            "process_states_after_sigstop": {str(k): v for k, v in frozen.items()},
+        }
+        error = None if landed else f"the group of pid {pod.pid} was not stopped: {frozen or 'no process found'}"
+        return FaultRecord(self.kind, pod.label, at, landed, evidence, None, error)
 
     def _frozen(self, platform: Target, pod: Pod) -> dict[int, str]:
         """The group's process states shortly after SIGSTOP (all `T` when it landed)."""
@@ -213,21 +229,23 @@ class PodHang:
         return states
 
     def _record(self, platform: Target, pod: Pod, at: float, frozen: dict[int, str], resumed_at: float) -> FaultRecord:
-        landed = bool(frozen) and all(s == "T" for s in frozen.values())
-        now = platform.pod(pod.name)
-        restarted = now is not None and now.last_exit is not None and now.last_exit.pid == pod.pid
+        seen = self._landed(pod, at, frozen)
         back = wait_ready(platform, pod.name, self.recovery_timeout_s)
+        # Liveness probes fail on a frozen replica: the supervisor may restart it, during the hang or just after
+        # SIGCONT; asked once the pod is ready again, its last exit says whether that pid was ended by it.
+        now = back or platform.pod(pod.name)
+        restarted = now is not None and now.last_exit is not None and now.last_exit.pid == pod.pid
         evidence: dict[str, object] = {
-            "stopped_pgid": pod.pid,
-            "process_states_after_sigstop": {str(k): v for k, v in frozen.items()},
+            **seen.evidence,
             "hung_for_s": round(resumed_at - at, 3),
-            # Liveness probes fail on a frozen replica: the supervisor may restart it before SIGCONT.
             "restarted_by_supervisor": restarted,
         }
-        if back is not None:
-            evidence["ready_again_at"] = back.ready_at if restarted else time.time()
-        error = None if landed else f"the group of pid {pod.pid} was not stopped: {frozen or 'no process found'}"
-        return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, error)
+        if restarted and now is not None and now.last_exit is not None:
+            evidence["restart_reason"] = now.last_exit.reason
+        ready_again = None if back is None else (back.ready_at if restarted else time.time())
+        if ready_again is not None:
+            evidence["ready_again_at"] = ready_again
+        return replace(seen, evidence=evidence, recovered_at=ready_again)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,13 @@ def _clock(ts: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int((ts % 1) * 1000):03d}" if ts else "-"
 
 
+def evidence_text(key: str, value: object) -> str:
+    """One evidence item for people: a wall-clock time (`*_at`, seconds since the epoch) as a clock time."""
+    if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool) and value > 1e9:
+        return f"{key}: {_clock(float(value))}"
+    return f"{key}: {_short(value)}"
+
+
 def render_console(report: RunReport) -> RenderableType:
     slos = Table(title=f"SLO verdicts — {report.title}", title_justify="left")
     for col in ("SLO", "objective", "measured", "samples", "confidence", "budget", "TTD / TTR", "verdict"):
@@ -51,7 +58,7 @@ def render_console(report: RunReport) -> RenderableType:
         ev = f.evidence
         died = ev.get("exit_seen_by_parent") or {}
         if f.kind is not FaultKind.POD_KILL:
-            lines = [f"injected {_clock(f.injected_at)}"] + [f"{k}: {_short(v)}" for k, v in list(ev.items())[:8]]
+            lines = [f"injected {_clock(f.injected_at)}"] + [evidence_text(k, v) for k, v in list(ev.items())[:8]]
         else:
             lines = [f"injected {_clock(f.injected_at)}: pid {ev.get('killed_pid')} sent {ev.get('signal_sent')}"]
         if died:

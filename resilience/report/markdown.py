@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from resilience.model import EventKind, RunReport, SuiteReport
+from resilience.report.console import evidence_text
 
 _ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "error": "💥"}
 
@@ -36,7 +37,7 @@ def to_markdown(report: RunReport) -> str:
     if report.faults:
         lines += ["", "| fault | target | landed | evidence |", "| --- | --- | --- | --- |"]
         for f in report.faults:
-            ev = "; ".join(f"{k}: {v}" for k, v in list(f.evidence.items())[:6])
+            ev = "; ".join(evidence_text(k, v) for k, v in list(f.evidence.items())[:6])
             lines.append(
                 f"| {f.kind.value} | {_cell(f.target)} | {'yes' if f.landed else '**NO**'} | {_cell(ev)[:300]} |"
             )

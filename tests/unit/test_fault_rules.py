@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,90 @@ def test_a_region_outage_on_a_one_region_platform_says_to_start_two_regions() ->
     with pytest.raises(FaultError, match="raise max_fraction explicitly") as exc:
         Selector(count=3, max_fraction=0.5).pick(_Pods(["a", "b"]))  # type: ignore[arg-type]
     assert "--regions" not in str(exc.value)
+
+
+# --- pod hang: what the record says while it holds, and after an interrupt ----------------------------
+
+
+class _OnePod(LocalPlatform):
+    """A real process as pod a-0 (really SIGSTOPped and read from /proc); pod a-1 is never touched."""
+
+    def __init__(self, state_dir: Path, pid: int) -> None:
+        (state_dir / "platform.json").write_text(
+            json.dumps({"control_url": "http://127.0.0.1:9", "gateway": {"http": "-", "grpc": "-"}, "model": "m"})
+        )
+        super().__init__(state_dir)
+        self.pid = pid
+
+    def pods(self) -> list[Pod]:
+        return [
+            Pod("a-0", "inference", "a", self.pid, True, 0, 1.0, None),
+            Pod("a-1", "inference", "a", 1, True, 0, 1.0, None),
+        ]
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_hang_is_reported_landed_while_it_holds_and_resumed_after(tmp_path: Path) -> None:
+    import threading
+
+    from resilience.faults import PodHang
+
+    proc = _sleeper()
+    try:
+        ctx = FaultContext(_OnePod(tmp_path, proc.pid))
+        out: list[list[Any]] = []
+        t = threading.Thread(target=lambda: out.append(PodHang(Selector(labels={"name": "a-0"}), 2.0).inject(ctx)))
+        t.start()
+        deadline = time.monotonic() + 1.5
+        while (not ctx.records or not ctx.records[0].landed) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ctx.records and ctx.records[0].landed and ctx.records[0].error is None, ctx.records
+        assert ctx.records[0].recovered_at is None and _state(proc.pid) == "T"  # on, and shown as on
+        t.join(10)
+        (record,) = out[0]
+        assert record.landed and 1.9 <= record.evidence["hung_for_s"] < 5, record.evidence
+        assert record.evidence["restarted_by_supervisor"] is False and _state(proc.pid) in ("S", "R")
+        assert record.recovered_at is not None and record.recovered_at >= record.injected_at
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_interrupted_hang_keeps_its_evidence_and_resumes_the_pod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resilience.faults import PodHang
+    from resilience.faults import pod as pod_module
+
+    real_sleep = time.sleep
+
+    def interrupted(seconds: float) -> None:
+        if seconds == 7.0:  # the hang's own hold: Ctrl-C arrives during it
+            real_sleep(0.3)
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(pod_module.time, "sleep", interrupted)
+    proc = _sleeper()
+    try:
+        ctx = FaultContext(_OnePod(tmp_path, proc.pid))
+        with pytest.raises(KeyboardInterrupt):
+            PodHang(Selector(labels={"name": "a-0"}), 7.0).inject(ctx)
+        (record,) = ctx.records
+        assert record.landed and record.error is None, record  # not "interrupted before evidence"
+        assert record.evidence["process_states_after_sigstop"] == {str(proc.pid): "T"}
+        assert 0.2 <= record.evidence["hung_for_s"] < 3 and record.recovered_at is not None
+        monkeypatch.undo()
+        real_sleep(0.1)
+        assert _state(proc.pid) in ("S", "R")  # SIGCONT was sent on the way out
+        assert ctx.book.active() == []  # and its ledger entry cleared
+    finally:
+        proc.kill()
+        proc.wait()
