@@ -67,6 +67,18 @@ def guard_interrupts() -> None:
 
     guarded.resilience_guard = True  # type: ignore[attr-defined]
     signal.signal(signal.SIGUSR1, guarded)
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a CI job cancelled, `kill`) takes Ctrl-C's path: chaoslib's own handler raises
+    InterruptExecution, which its event registry swallows where we cut an interrupted step's pause, so a
+    SIGTERM waited out `pauses.after`. During the rollbacks it is held back: they finish, then the run ends."""
+    run = session.peek()
+    if run is not None and run.phase == "rollbacks":
+        log.warning("SIGTERM: finishing the rollbacks first; the run ends right after them")
+        return
+    raise KeyboardInterrupt
 
 
 def interrupt_method(run: RunSession, cut_pause_within_s: float = 60.0) -> None:

@@ -138,8 +138,9 @@ def test_sigterm_mid_fault_rolls_back_before_exit(platform: Platform, tmp_path: 
     assert_nothing_left(platform.state_dir)
 
 
-def test_one_ctrl_c_during_a_fault_ends_the_run_without_waiting_out_its_pause(
-    platform: Platform, tmp_path: Path
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_one_ctrl_c_or_sigterm_during_a_fault_ends_the_run_without_waiting_out_its_pause(
+    platform: Platform, tmp_path: Path, sig: signal.Signals
 ) -> None:
     def long_pause(exp: dict[str, Any]) -> None:
         _latency(60)(exp)
@@ -150,7 +151,7 @@ def test_one_ctrl_c_during_a_fault_ends_the_run_without_waiting_out_its_pause(
     try:
         _wait_for_ledger(platform, proc)
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        proc.send_signal(sig)  # SIGINT: what Ctrl-C sends; SIGTERM: a cancelled CI job
         out, _ = proc.communicate(timeout=60)
         took = time.monotonic() - started
     finally:
