@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reference_platform import gateway
-
 if TYPE_CHECKING:
     from reference_platform.config import AutoscalerConfig
-    from reference_platform.supervisor import Supervisor
+    from reference_platform.fleet import Fleet
+    from reference_platform.gateway import RuntimeAPI
+    from reference_platform.pods import ReplicaPod
 
 log = logging.getLogger("reference_platform.autoscaler")
 
@@ -44,8 +45,17 @@ def decide(obs: Observation, cfg: AutoscalerConfig) -> int:
 
 
 class Autoscaler:
-    def __init__(self, sup: Supervisor, cfg: AutoscalerConfig) -> None:
-        self.sup, self.cfg = sup, cfg
+    """Scales each of the gateway's regions within `cfg`'s bounds, using `slots` for the extra replicas."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        gateway: RuntimeAPI,
+        cfg: AutoscalerConfig,
+        slots: Sequence[ReplicaPod],
+        stopping: threading.Event,
+    ) -> None:
+        self.fleet, self.gateway, self.cfg, self.slots, self.stopping = fleet, gateway, cfg, slots, stopping
         self.low_since: dict[str, float | None] = {}
         self.last_change: dict[str, float] = {}
         self.events: list[dict[str, object]] = []
@@ -56,21 +66,21 @@ class Autoscaler:
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.sup.stopping.wait(self.cfg.period_s):
+        while not self.stopping.wait(self.cfg.period_s):
             try:
                 self.tick()
             except OSError as exc:
                 log.warning("autoscaler: gateway runtime API: %s", exc)
 
     def tick(self) -> None:
-        stats = gateway.server_stats(self.sup.socket_path)
-        queued = gateway.backend_queues(self.sup.socket_path)
+        stats = self.gateway.server_stats()
+        queued = self.gateway.backend_queues()
         now = time.time()
-        for region in self.sup.config.regions:
+        for region in self.gateway.regions:
             if now - self.last_change.get(region, 0.0) < self.cfg.cooldown_s:
                 continue
             active = [
-                p for p in self.sup.pods if p.region == region and p.role == "inference" and p.variant == "stable"
+                p for p in self.fleet.pods if p.region == region and p.role == "inference" and p.variant == "stable"
             ]
             ready = [p for p in active if p.ready and p.name in stats]
             if not ready or len(ready) < len(active):
@@ -95,7 +105,7 @@ class Autoscaler:
 
     def _scale(self, region: str, step: int, obs: Observation) -> None:
         if step > 0:
-            slot = next(p for p in self.sup.scale_slots if p.region == region and p not in self.sup.pods)
+            slot = next(p for p in self.slots if p.region == region and p not in self.fleet.pods)
             log.info(
                 "scaling region %s up to %d (avg response %.1f ms, %d queued)",
                 region,
@@ -103,15 +113,15 @@ class Autoscaler:
                 obs.rtime_ms,
                 obs.queued,
             )
-            self.sup.add_pod(slot)
+            self.fleet.add_pod(slot)
             name = slot.name
         else:
-            victim = next(p for p in reversed(self.sup.pods) if p in self.sup.scale_slots and p.region == region)
+            victim = next(p for p in reversed(self.fleet.pods) if p in self.slots and p.region == region)
             log.info("scaling region %s down to %d (avg response %.1f ms)", region, obs.replicas - 1, obs.rtime_ms)
-            gateway.set_server_state(self.sup.socket_path, victim.name, "drain", self.sup.config.regions)
+            self.gateway.set_server_state(victim.name, "drain")
             time.sleep(1.0)  # let in-flight requests finish on the drained replica
-            self.sup.remove_pod(victim)
-            gateway.set_server_state(self.sup.socket_path, victim.name, "maint", self.sup.config.regions)
+            self.fleet.remove_pod(victim)
+            self.gateway.set_server_state(victim.name, "maint")
             name = victim.name
         self.events.append(
             {

@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import json
+import threading
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import generate_latest
 
-from reference_platform import gateway
 from reference_platform.httpjson import QuietJSONHandler
 
 if TYPE_CHECKING:
-    from reference_platform.supervisor import Supervisor
+    from prometheus_client import CollectorRegistry
+
+    from reference_platform.gateway import RuntimeAPI
+    from reference_platform.rollout import RolloutController
 
 
-def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
+class ControlPlane(Protocol):
+    """What the control API serves and acts on (the supervisor implements it)."""
+
+    @property
+    def stopping(self) -> threading.Event: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    @property
+    def gateway_api(self) -> RuntimeAPI: ...
+
+    @property
+    def rollout(self) -> RolloutController | None: ...
+
+    def status(self) -> dict[str, object]: ...
+
+    def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    def route(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def handler(sup: ControlPlane) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietJSONHandler):
         def _rollout(self) -> None:
             try:
@@ -50,7 +75,7 @@ def handler(sup: Supervisor) -> type[BaseHTTPRequestHandler]:
                 self._send(200, generate_latest(sup.registry), "text/plain; version=0.0.4")
             elif self.path == "/gateway":
                 try:
-                    served = gateway.served_by_server(sup.socket_path)
+                    served = sup.gateway_api.served_by_server()
                 except OSError as exc:
                     self._send(503, json.dumps({"error": str(exc)}).encode())
                     return

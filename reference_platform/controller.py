@@ -10,44 +10,85 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reference_platform import gateway, probes
-from reference_platform.pods import ExitRecord, ReplicaPod, clean_workspace, reap_group, wait_ports_closed
+from prometheus_client import Counter, Gauge
+
+from reference_platform import probes
+from reference_platform.pods import ExitRecord, Launcher, ReplicaPod, clean_workspace, reap_group, wait_ports_closed
 
 if TYPE_CHECKING:
-    from reference_platform.supervisor import Supervisor
+    from reference_platform.config import BackoffConfig, ProbeConfig
+    from reference_platform.gateway import RuntimeAPI
 
 log = logging.getLogger("reference_platform.supervisor")
 
+TakeSpare = Callable[[str, int], ReplicaPod | None]
+"""A ready warm spare of (region, model version), no longer a spare; None when there is none."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodMetrics:
+    """The supervisor's per-pod series the controllers keep."""
+
+    restarts: Counter
+    """`supervisor_pod_restarts_total{pod, reason}`"""
+    ready: Gauge
+    """`supervisor_pod_ready{pod}`"""
+    probe_failures: Counter
+    """`supervisor_probe_failures_total{pod, probe}`"""
+
 
 class PodController:
-    def __init__(self, sup: Supervisor) -> None:
-        self.sup = sup
+    """Runs every pod's control loop; given what it needs, never the supervisor itself.
+
+    `lock` is the supervisor's lock over its pods' state (what `status` reads); `take_spare` is None
+    without warm spares.
+    """
+
+    def __init__(
+        self,
+        *,
+        launcher: Launcher,
+        gateway: RuntimeAPI,
+        probing: ProbeConfig,
+        backoff: BackoffConfig,
+        probe_body: probes.InferRequest,
+        metrics: PodMetrics,
+        lock: threading.Lock,
+        stopping: threading.Event,
+        take_spare: TakeSpare | None = None,
+    ) -> None:
+        self.launcher, self.gateway = launcher, gateway
+        self.probing, self.backoff, self.probe_body = probing, backoff, probe_body
+        self.metrics, self.lock, self.stopping, self.take_spare = metrics, lock, stopping, take_spare
 
     def run(self, pod: ReplicaPod) -> None:
         """Watch one pod until it is retired or the platform stops; a bug here must not orphan the pod."""
-        while not self.sup.stopping.is_set() and not pod.retired:
+        while not self.stopping.is_set() and not pod.retired:
             try:
                 self._control(pod)
             except Exception:
                 log.exception("%s: controller error; resuming", pod.name)
-                self.sup.stopping.wait(1.0)
+                self.stopping.wait(1.0)
 
     def _control(self, pod: ReplicaPod) -> None:
-        period = self.sup.config.probes.period_s
+        period = self.probing.period_s
         next_probe = 0.0
         live_failures = 0
         restart_at: float | None = None
-        while not self.sup.stopping.is_set() and not pod.retired:
+        while not self.stopping.is_set() and not pod.retired:
             proc = pod.proc
             if restart_at is not None:
                 if time.time() >= restart_at:
                     self._relaunch(pod)
                     restart_at, live_failures, next_probe = None, 0, 0.0
                 else:
-                    self.sup.stopping.wait(0.05)
+                    self.stopping.wait(0.05)
                 continue
             assert proc is not None
             try:
@@ -55,8 +96,8 @@ class PodController:
             except subprocess.TimeoutExpired:
                 rc = None
             if rc is not None:
-                reason = f"exited: signal {-rc}" if rc < 0 else f"exited: code {rc}"
-                restart_at = self._handle_exit(pod, ExitRecord(proc.pid, rc, time.time(), reason))
+                exited = f"exited: signal {-rc}" if rc < 0 else f"exited: code {rc}"
+                restart_at = self._handle_exit(pod, ExitRecord(proc.pid, rc, time.time(), exited))
                 continue
             now = time.monotonic()
             if now < next_probe:
@@ -65,23 +106,19 @@ class PodController:
             live, ready = self._probe(pod)
             self.set_ready(pod, live and ready)
             started = pod.ready_at is not None and pod.started_at is not None and pod.ready_at >= pod.started_at
-            reason = None
-            if (
-                pod.crash_loop
-                and pod.ready
-                and time.time() - pod.restart_times[-1] > self.sup.config.backoff.reset_after_s
-            ):
-                with self.sup.lock:
+            reason: str | None = None
+            if pod.crash_loop and pod.ready and time.time() - pod.restart_times[-1] > self.backoff.reset_after_s:
+                with self.lock:
                     pod.crash_loop = False
             if not started:  # a startup probe: liveness counts only once the replica has been ready
-                if time.time() - (pod.started_at or 0) > self.sup.config.probes.startup_timeout_s:
-                    reason = f"not ready within {self.sup.config.probes.startup_timeout_s:.0f} s of start"
+                if time.time() - (pod.started_at or 0) > self.probing.startup_timeout_s:
+                    reason = f"not ready within {self.probing.startup_timeout_s:.0f} s of start"
             elif live:
                 live_failures = 0
             else:
                 live_failures += 1
-                self.sup.m_probe_fail.labels(pod.name, "liveness").inc()
-                if live_failures >= self.sup.config.probes.failure_threshold:
+                self.metrics.probe_failures.labels(pod.name, "liveness").inc()
+                if live_failures >= self.probing.failure_threshold:
                     reason = f"liveness probe failed {live_failures} times"
             if reason is not None:
                 log.warning("%s: %s; killing it", pod.name, reason)
@@ -100,20 +137,20 @@ class PodController:
         if pod.retired:
             return time.time()
         if pod.planned_restart:  # a rollout restarting it on purpose: no backoff, not a failure
-            with self.sup.lock:
+            with self.lock:
                 pod.last_exit = ExitRecord(record.pid, record.returncode, record.at, pod.planned_restart)
                 pod.planned_restart = None
-            self.sup.m_restarts.labels(pod.name, "rollout").inc()
+            self.metrics.restarts.labels(pod.name, "rollout").inc()
             return time.time()
         now = time.time()
-        b = self.sup.config.backoff
+        b = self.backoff
         pod.restart_times = [t for t in pod.restart_times if now - t < b.reset_after_s] + [now]
         recent = len(pod.restart_times)
         delay = 0.0 if recent <= 1 else min(b.max_s, b.initial_s * 2 ** (recent - 2))
-        with self.sup.lock:
+        with self.lock:
             pod.last_exit = record
             pod.crash_loop = recent >= b.crash_loop_restarts
-        self.sup.m_restarts.labels(pod.name, record.reason.split(":")[0].split(" ")[0]).inc()
+        self.metrics.restarts.labels(pod.name, record.reason.split(":")[0].split(" ")[0]).inc()
         log.warning(
             "%s pid %d %s; restart in %.1f s%s",
             pod.name,
@@ -126,24 +163,16 @@ class PodController:
 
     def _relaunch(self, pod: ReplicaPod) -> None:
         spare = None
-        if self.sup.spares is not None and pod.role == "inference" and pod.variant == "stable":
-            spare = self.sup.spares.take(pod.region, pod.model_version)
-        with self.sup.lock:
+        if self.take_spare is not None and pod.role == "inference" and pod.variant == "stable":
+            spare = self.take_spare(pod.region, pod.model_version)
+        with self.lock:
             pod.restarts += 1
             if spare is None:
-                pod.start(
-                    self.sup.work_dir,
-                    self.sup.log_dir,
-                    self.sup.platform_id,
-                    self.sup.serving_args,
-                    self.sup.repository,
-                )
+                self.launcher.start(pod)
                 return
             pod.adopt(spare)
         try:
-            gateway.repoint(
-                self.sup.socket_path, pod.name, pod.host, pod.http_port, pod.grpc_port, self.sup.config.regions
-            )
+            self.gateway.repoint(pod.name, pod.host, pod.http_port, pod.grpc_port)
         except OSError as exc:
             log.warning("gateway runtime API: %s", exc)
         log.info("%s: warm spare %s (pid %s) took over", pod.name, spare.name, pod.pid)
@@ -151,11 +180,11 @@ class PodController:
     def set_ready(self, pod: ReplicaPod, ready: bool) -> None:
         if ready == pod.ready:
             return
-        with self.sup.lock:
+        with self.lock:
             pod.ready = ready
             if ready:
                 pod.ready_at = time.time()
-        self.sup.m_ready.labels(pod.name).set(1 if ready else 0)
+        self.metrics.ready.labels(pod.name).set(1 if ready else 0)
         if pod.role != "inference" or pod.variant == "shadow":  # not behind the gateway
             log.info("%s %s", pod.name, "ready" if ready else "not ready")
             return
@@ -163,12 +192,10 @@ class PodController:
             log.info("%s ready (out of rotation)", pod.name)
             return
         try:
-            gateway.set_server_state(
-                self.sup.socket_path, pod.name, "ready" if ready else "maint", self.sup.config.regions
-            )
+            self.gateway.set_server_state(pod.name, "ready" if ready else "maint")
         except OSError as exc:
             log.warning("gateway runtime API: %s", exc)
         log.info("%s %s", pod.name, "ready" if ready else "not ready")
 
     def _probe(self, pod: ReplicaPod) -> tuple[bool, bool]:
-        return probes.probe(pod, self.sup.config.probes.timeout_s, self.sup.probe_body)
+        return probes.probe(pod, self.probing.timeout_s, self.probe_body)

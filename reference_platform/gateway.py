@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,13 @@ def _servers(protocol: str, region: str, backends: list[Backend]) -> str:
 
 
 def render_config(
-    *, http_port: int, grpc_port: int, stats_port: int, socket_path: Path, backends: list[Backend], regions: list[str]
+    *,
+    http_port: int,
+    grpc_port: int,
+    stats_port: int,
+    socket_path: Path,
+    backends: list[Backend],
+    regions: Sequence[str],
 ) -> str:
     """Render haproxy.cfg. Settings and why are in FACTS.md (bufsize, retries, h1 checks for gRPC)."""
     routes = {
@@ -144,14 +151,14 @@ def runtime_command(socket_path: Path, command: str, timeout_s: float = 1.0) -> 
     return b"".join(chunks).decode(errors="replace")
 
 
-def set_server_state(socket_path: Path, server: str, state: str, regions: list[str]) -> None:
+def set_server_state(socket_path: Path, server: str, state: str, regions: Sequence[str]) -> None:
     """Put `server` into `ready`, `drain` or `maint` in every backend that lists it."""
     for region in regions:
         for proto in ("http", "grpc"):
             runtime_command(socket_path, f"set server {backend_name(proto, region)}/{server} state {state}")
 
 
-def repoint(socket_path: Path, server: str, host: str, http_port: int, grpc_port: int, regions: list[str]) -> None:
+def repoint(socket_path: Path, server: str, host: str, http_port: int, grpc_port: int, regions: Sequence[str]) -> None:
     """Point every gateway entry of `server` (own region and other regions' backups) at a new address."""
     for r in regions:
         runtime_command(socket_path, f"set server {backend_name('http', r)}/{server} addr {host} port {http_port}")
@@ -197,3 +204,36 @@ def served_by_server(socket_path: Path) -> dict[str, int]:
         if r.get("svname") not in (None, "", "FRONTEND", "BACKEND"):
             counts[r["svname"]] = counts.get(r["svname"], 0) + int(r.get("stot") or 0)
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeAPI:
+    """One running gateway's runtime API: its stats socket and the regions it has a backend pair for.
+
+    What the pod controllers, the autoscaler, the rollouts and the control API are given instead of the
+    supervisor's socket path and config: every call goes to this gateway and covers all its regions.
+    """
+
+    socket_path: Path
+    regions: tuple[str, ...]
+    """The platform's regions, the first being the callers' default."""
+
+    def set_server_state(self, server: str, state: str) -> None:
+        """Put `server` into `ready`, `drain` or `maint` in every backend that lists it."""
+        set_server_state(self.socket_path, server, state, self.regions)
+
+    def repoint(self, server: str, host: str, http_port: int, grpc_port: int) -> None:
+        """Point every entry of `server` at a new address (a warm spare's, a fault proxy's, or back)."""
+        repoint(self.socket_path, server, host, http_port, grpc_port, self.regions)
+
+    def set_weight(self, region: str, server: str, weight: int) -> None:
+        set_weight(self.socket_path, region, server, weight)
+
+    def server_stats(self) -> dict[str, dict[str, str]]:
+        return server_stats(self.socket_path)
+
+    def backend_queues(self) -> dict[str, int]:
+        return backend_queues(self.socket_path)
+
+    def served_by_server(self) -> dict[str, int]:
+        return served_by_server(self.socket_path)

@@ -19,6 +19,7 @@ Stages are joined by ZeroMQ PUSH/PULL with small high-water marks and bounded in
 when inference falls behind, the queues fill, the cameras' sends would block, and frames are dropped
 at the source and counted (backpressure), instead of memory growing without bound.
 Every stage serves `/metrics` (Prometheus) and `/healthz` on its port.
+Stages bind 127.0.0.1 unless `--host` says otherwise (0.0.0.0 in a container, where peers are other pods).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ import threading
 import time
 import zlib
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import zmq
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -60,13 +62,13 @@ class FrameError(ValueError):
         self.reason = reason
 
 
-def encode_frame(camera: int, seq: int, captured: float, image: np.ndarray) -> bytes:
+def encode_frame(camera: int, seq: int, captured: float, image: npt.NDArray[np.uint8]) -> bytes:
     payload = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
     h, w, c = image.shape
     return HEADER.pack(MAGIC, camera, seq, captured, h, w, c, zlib.crc32(payload)) + payload
 
 
-def decode_frame(data: bytes) -> tuple[int, int, float, np.ndarray]:
+def decode_frame(data: bytes) -> tuple[int, int, float, npt.NDArray[np.uint8]]:
     """Parse and check a frame. Raises FrameError(reason) for anything but a whole, intact frame."""
     if len(data) < HEADER.size:
         raise FrameError("truncated")
@@ -83,13 +85,16 @@ def decode_frame(data: bytes) -> tuple[int, int, float, np.ndarray]:
     return camera, seq, captured, np.frombuffer(payload, dtype=np.uint8).reshape(h, w, c)
 
 
-def resize_half(image: np.ndarray) -> np.ndarray:
+def resize_half(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """128x128 -> 64x64 by averaging each 2x2 block (area interpolation)."""
     h, w, c = image.shape
-    return image.reshape(h // 2, 2, w // 2, 2, c).mean(axis=(1, 3)).round().astype(np.uint8)
+    small: npt.NDArray[np.uint8] = image.reshape(h // 2, 2, w // 2, 2, c).mean(axis=(1, 3)).round().astype(np.uint8)
+    return small
 
 
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10, floor: float = 0.01) -> float:
+def psi(
+    reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64], bins: int = 10, floor: float = 0.01
+) -> float:
     """Population stability index of two samples of probabilities in [0, 1] (equal-width bins).
 
     Each bin's share is floored at `floor`: with the usual 1e-4, a bin that happens to be empty in a
@@ -105,7 +110,7 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10, floor: float
 
 
 # -- the HTTP side every stage shares --------------------------------------------------------------
-def serve(port: int, registry: CollectorRegistry, control: Any = None) -> ThreadingHTTPServer:
+def serve(port: int, registry: CollectorRegistry, control: Any = None, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     class Handler(QuietJSONHandler):
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/metrics":
@@ -125,7 +130,7 @@ def serve(port: int, registry: CollectorRegistry, control: Any = None) -> Thread
             except (ValueError, TypeError) as exc:
                 self._send(400, json.dumps({"error": str(exc)}).encode())
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -167,7 +172,7 @@ class Cameras:
             }
 
     def run(self, out: str) -> None:
-        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
         sock.setsockopt(zmq.SNDHWM, HWM)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(out)
@@ -236,7 +241,7 @@ class Preprocess:
 
         # shadow traffic: a copy of each frame to another model version, compared and never used
         self.shadow: str | None = None
-        self.shadow_queue: queue.Queue[tuple[np.ndarray, np.ndarray]] = queue.Queue(maxsize=32)
+        self.shadow_queue: queue.Queue[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]] = queue.Queue(maxsize=32)
         self.shadow_requests = Counter("pipeline_shadow_requests", "Frames mirrored to the shadow", registry=registry)
         self.shadow_errors = Counter("pipeline_shadow_errors", "Mirrored requests that failed", registry=registry)
         self.shadow_dropped = Counter(
@@ -286,12 +291,12 @@ class Preprocess:
                 self.shadow_agree.inc()
             self.shadow_requests.inc()
 
-    def run(self, in_port: int, out: str) -> None:
+    def run(self, in_port: int, out: str, host: str = "127.0.0.1") -> None:
         threading.Thread(target=self._shadow_work, name="shadow", daemon=True).start()
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         pull = ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.RCVHWM, HWM)
-        pull.bind(f"tcp://127.0.0.1:{in_port}")
+        pull.bind(f"tcp://{host}:{in_port}")
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.SNDHWM, HWM * 4)
         push.setsockopt(zmq.LINGER, 0)
@@ -344,13 +349,13 @@ def _client(target: str) -> Any:
     return triton_http.InferenceServerClient(target, connection_timeout=2.0, network_timeout=2.0)
 
 
-def _classify(client: Any, images: np.ndarray) -> np.ndarray:
+def _classify(client: Any, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     """One KServe v2 request for a batch of uint8 frames; the class probabilities of the first."""
     import tritonclient.http as triton_http
 
     inp = triton_http.InferInput(INPUT_NAME, list(images.shape), "UINT8")
     inp.set_data_from_numpy(images, binary_data=True)
-    probs: np.ndarray = client.infer(MODEL_NAME, [inp]).as_numpy(OUTPUT_NAME)[0]
+    probs: npt.NDArray[np.float32] = client.infer(MODEL_NAME, [inp]).as_numpy(OUTPUT_NAME)[0]
     return probs
 
 
@@ -381,11 +386,11 @@ class Sink:
         )
         self.last_seq: dict[int, int] = {}
 
-    def run(self, in_port: int) -> None:
-        pull = zmq.Context.instance().socket(zmq.PULL)
-        pull.bind(f"tcp://127.0.0.1:{in_port}")
+    def run(self, in_port: int, host: str = "127.0.0.1") -> None:
+        pull: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PULL)
+        pull.bind(f"tcp://{host}:{in_port}")
         while True:
-            self.record(pull.recv_json())
+            self.record(cast(dict[str, Any], pull.recv_json()))  # preprocess sends one JSON object a result
 
     def record(self, result: dict[str, Any]) -> None:
         camera, seq, p = int(result["camera"]), int(result["seq"]), float(result["p_defect"])
@@ -408,6 +413,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="reference_platform.pipeline", description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=["cameras", "preprocess", "sink"])
     p.add_argument("--port", type=int, required=True, help="HTTP port for /metrics, /healthz (and /control)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the HTTP server and the ZeroMQ input bind (0.0.0.0 in a container)",
+    )
     p.add_argument("--out", help="ZeroMQ endpoint of the next stage")
     p.add_argument("--in-port", type=int, help="port to receive frames or results on")
     p.add_argument("--cameras", type=int, default=4)
@@ -423,16 +433,16 @@ def main(argv: list[str] | None = None) -> None:
     registry = CollectorRegistry()
     if args.stage == "cameras":
         cams = Cameras(args.cameras, args.fps, args.defect_rate, args.corrupt_ratio, registry)
-        serve(args.port, registry, cams.control)
+        serve(args.port, registry, cams.control, args.host)
         cams.run(args.out)
     elif args.stage == "preprocess":
         pre = Preprocess(args.gateway, args.workers, registry)
-        serve(args.port, registry, pre.control)
-        pre.run(args.in_port, args.out)
+        serve(args.port, registry, pre.control, args.host)
+        pre.run(args.in_port, args.out, args.host)
     else:
         sink = Sink(args.reference, args.window, registry)
-        serve(args.port, registry)
-        sink.run(args.in_port)
+        serve(args.port, registry, host=args.host)
+        sink.run(args.in_port, args.host)
 
 
 if __name__ == "__main__":

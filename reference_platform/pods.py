@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from reference_platform.netns import RegionNet, exec_prefix
 
@@ -30,9 +31,6 @@ PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
 """Every process of a platform carries this variable; `platform down` sweeps by it."""
 
 
-_handed_out: set[int] = set()
-
-
 def _ephemeral_start() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -40,25 +38,25 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def free_port() -> int:
-    """A free port for a server, below the kernel's ephemeral range.
+def free_port(exclude: Container[int] = frozenset()) -> int:
+    """A free port for a server, below the kernel's ephemeral range, and not one of `exclude`.
 
     Ports the kernel hands out for port 0 come from the ephemeral range, which outgoing connections
     also draw their local ports from: a port reserved that way for a replica started later (a canary,
     an autoscaled replica) can be taken by some client socket in between ("Address already in use").
+    `exclude` is for ports already handed out but not bound yet (see `Launcher.port`).
     """
     top = _ephemeral_start()
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(max(1024, top - 12000), top)
-        if port in _handed_out:
+        if port in exclude:
             continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        _handed_out.add(port)
         return port
     raise OSError(f"no free port found below {top}")
 
@@ -132,16 +130,16 @@ class ReplicaPod:
     retired: bool = False
     """Set when the pod is removed for good (canary rolled back or promoted): its controller stops."""
     planned_restart: str | None = None
+    """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""
     warm_starts: int = 0
     """Restarts that took over a warm spare instead of booting."""
     in_rotation: bool = True
     """False while a blue-green "green" pod is ready but must not take traffic before the switch."""
     command: list[str] = field(default_factory=list)
     """For pipeline stages: arguments to `python -m reference_platform.pipeline` (replicas leave it empty)."""
-    """Why the supervisor itself is restarting this pod (a rollout), so the exit is not a failure."""
-
-    networks: ClassVar[dict[str, RegionNet]] = {}
-    """Regions living in their own network namespace (set once by the supervisor; none by default)."""
+    networks: Mapping[str, RegionNet] = field(default_factory=dict, repr=False, compare=False)
+    """The platform's regions that live in their own network namespace (none by default): the mapping its
+    `Launcher` shares with every pod it makes, filled once when the supervisor creates the namespaces."""
 
     @property
     def net(self) -> RegionNet | None:
@@ -166,13 +164,6 @@ class ReplicaPod:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
-
-    @classmethod
-    def replica(cls, name: str, region: str, **fields: Any) -> ReplicaPod:
-        """An inference replica pod with three freshly reserved ports (HTTP, gRPC, metrics)."""
-        return cls(
-            name=name, region=region, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), **fields
-        )
 
     def start(
         self, work_dir: Path, log_dir: Path, platform_id: str, serving_args: list[str], repository: Path | None = None
@@ -248,6 +239,49 @@ class ReplicaPod:
             "netns": self.net.netns if self.net else None,
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
         }
+
+
+@dataclass(slots=True)
+class Launcher:
+    """How one platform makes and starts its pods: their ports, networks, workspaces, logs and serving settings.
+
+    The supervisor owns one; the pod controllers and the spare keeper are given it, not the supervisor.
+    """
+
+    work_dir: Path
+    log_dir: Path
+    platform_id: str
+    serving_args: list[str]
+    """Serving settings every replica gets (batch size, queue delay, threads)."""
+    repository: Path | None = None
+    """The model repository; None: the packaged one."""
+    networks: dict[str, RegionNet] = field(default_factory=dict)
+    """Regions living in their own network namespace: filled once by the supervisor when it creates them
+    (none by default), and shared with every pod made here, including those made before."""
+    handed_out: set[int] = field(default_factory=set)
+    """Ports given to pods (or other servers) of this platform, bound or not yet: never handed out twice."""
+
+    def port(self) -> int:
+        """A free port no pod of this platform has been given yet."""
+        port = free_port(self.handed_out)
+        self.handed_out.add(port)
+        return port
+
+    def replica(self, name: str, region: str, **fields: Any) -> ReplicaPod:
+        """An inference replica pod with three freshly reserved ports (HTTP, gRPC, metrics)."""
+        return ReplicaPod(
+            name=name,
+            region=region,
+            http_port=self.port(),
+            grpc_port=self.port(),
+            metrics_port=self.port(),
+            networks=self.networks,
+            **fields,
+        )
+
+    def start(self, pod: ReplicaPod) -> None:
+        """Start (or restart) the pod's process group."""
+        pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
 
 
 def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:

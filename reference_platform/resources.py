@@ -41,7 +41,7 @@ def _pgid(pid: int) -> int:
 def gpus() -> list[dict[str, float]]:
     """Utilization and memory per GPU via NVML; [] when there is no GPU or no driver."""
     try:
-        import pynvml
+        import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py ships no type information
 
         pynvml.nvmlInit()
     except Exception:  # noqa: BLE001 - no library, no driver, no device: all mean "no GPU here"

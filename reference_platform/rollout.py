@@ -18,14 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from reference_platform import gateway
+from reference_platform.gateway import STABLE_WEIGHT
 
 if TYPE_CHECKING:
+    from reference_platform.fleet import Fleet
+    from reference_platform.gateway import RuntimeAPI
     from reference_platform.pods import ReplicaPod
-    from reference_platform.supervisor import Supervisor
 
 log = logging.getLogger("reference_platform.rollout")
 
@@ -63,12 +65,27 @@ class RolloutState:
 
 def canary_weight(percent: int, stable_servers: int) -> int:
     """HAProxy weight giving the canary `percent` of traffic next to `stable_servers` at STABLE_WEIGHT."""
-    return max(1, min(256, round(percent / (100 - percent) * stable_servers * gateway.STABLE_WEIGHT)))
+    return max(1, min(256, round(percent / (100 - percent) * stable_servers * STABLE_WEIGHT)))
+
+
+class RolloutController(Protocol):
+    """A running deployment (canary, blue-green or shadow), as the supervisor and its control API drive it."""
+
+    rollout: RolloutState
+    stop: threading.Event
+
+    def start(self) -> None: ...
+
+    def promote(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class CanaryController:
-    def __init__(self, sup: Supervisor, policy: CanaryPolicy) -> None:
-        self.sup = sup
+    """A canary per region in `slots`, weighted in the gateway, judged every second, rolled back when bad."""
+
+    def __init__(self, fleet: Fleet, gateway: RuntimeAPI, policy: CanaryPolicy, slots: Sequence[ReplicaPod]) -> None:
+        self.fleet, self.gateway, self.slots = fleet, gateway, slots
         self.policy = policy
         self.rollout = RolloutState("canary", policy)
         self.stop = threading.Event()
@@ -77,16 +94,16 @@ class CanaryController:
 
     @property
     def canaries(self) -> list[ReplicaPod]:
-        return [p for p in self.sup.pods if p.variant == "canary" and not p.retired]
+        return [p for p in self.fleet.pods if p.variant == "canary" and not p.retired]
 
     def start(self) -> None:
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            for pod in self.sup.canary_slots:
+            for pod in self.slots:
                 pod.model_version, pod.retired = self.policy.version, False
-                self.sup.add_pod(pod)
+                self.fleet.add_pod(pod)
             deadline = time.time() + self.policy.ready_timeout_s
             while not all(p.ready for p in self.canaries):
                 if self.stop.wait(0.1):
@@ -94,13 +111,11 @@ class CanaryController:
                 if time.time() > deadline:
                     self._roll_back(f"canary not ready within {self.policy.ready_timeout_s:.0f} s")
                     return
-            stats = gateway.server_stats(self.sup.socket_path)
+            stats = self.gateway.server_stats()
             self._baseline = {p.name: self._counters(stats.get(p.name, {})) for p in self.canaries}
             for pod in self.canaries:
-                stable = sum(1 for p in self.sup.pods if p.region == pod.region and p.variant == "stable")
-                gateway.set_weight(
-                    self.sup.socket_path, pod.region, pod.name, canary_weight(self.policy.weight, stable)
-                )
+                stable = sum(1 for p in self.fleet.pods if p.region == pod.region and p.variant == "stable")
+                self.gateway.set_weight(pod.region, pod.name, canary_weight(self.policy.weight, stable))
             self.rollout.state = "progressing"
             log.info("canary v%d progressing at %d%%", self.policy.version, self.policy.weight)
             while not self.stop.wait(1.0):
@@ -117,14 +132,14 @@ class CanaryController:
         return {k: int(row.get(k) or 0) for k in ("stot", *FAILURE_FIELDS)}
 
     def _analyse(self) -> str | None:
-        stats = gateway.server_stats(self.sup.socket_path)
+        stats = self.gateway.server_stats()
         for pod in self.canaries:
             now, base = self._counters(stats.get(pod.name, {})), self._baseline.get(pod.name, {})
             requests = now["stot"] - base.get("stot", 0)
             failures = sum(now[k] - base.get(k, 0) for k in FAILURE_FIELDS)
             stable_rt = [
                 int(stats[p.name].get("rtime") or 0)
-                for p in self.sup.pods
+                for p in self.fleet.pods
                 if p.region == pod.region and p.variant == "stable" and p.name in stats
             ]
             stable_rtime = sum(stable_rt) / len(stable_rt) if stable_rt else 0.0
@@ -156,11 +171,11 @@ class CanaryController:
     def _retire_canaries(self) -> None:
         for pod in self.canaries:
             try:
-                gateway.set_weight(self.sup.socket_path, pod.region, pod.name, 0)
-                gateway.set_server_state(self.sup.socket_path, pod.name, "maint", self.sup.config.regions)
+                self.gateway.set_weight(pod.region, pod.name, 0)
+                self.gateway.set_server_state(pod.name, "maint")
             except OSError as exc:
                 log.warning("gateway runtime API: %s", exc)
-            self.sup.remove_pod(pod)
+            self.fleet.remove_pod(pod)
 
     def _roll_back(self, reason: str) -> None:
         log.warning("rolling back canary v%d: %s", self.policy.version, reason)
@@ -181,8 +196,8 @@ class CanaryController:
         self.stop.set()
         self.thread.join(timeout=10)
         self.rollout.state = "promoting"
-        for pod in [p for p in self.sup.pods if p.variant == "stable"]:
-            self.sup.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
+        for pod in [p for p in self.fleet.pods if p.variant == "stable"]:
+            self.fleet.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
         self._retire_canaries()
         self.rollout.state, self.rollout.reason, self.rollout.decided_at = "promoted", "", time.time()
 
@@ -194,11 +209,20 @@ class BlueGreenController:
     one switch puts green in and drains blue. Blue keeps running (idle) so that rolling back is a switch,
     not a restart. For `analysis_s` after the switch green is watched like a canary (failure ratio,
     latency against blue's): a bad green switches back automatically. `promote` retires blue; `abort`
-    switches back and retires green.
+    switches back and retires green. Green comes from `slots`: the stable slots the gateway knows, of
+    which those not running at `start` are idle.
     """
 
-    def __init__(self, sup: Supervisor, policy: CanaryPolicy, analysis_s: float = 20.0) -> None:
-        self.sup, self.policy, self.analysis_s = sup, policy, analysis_s
+    def __init__(
+        self,
+        fleet: Fleet,
+        gateway: RuntimeAPI,
+        policy: CanaryPolicy,
+        slots: Sequence[ReplicaPod],
+        analysis_s: float = 20.0,
+    ) -> None:
+        self.fleet, self.gateway, self.slots = fleet, gateway, slots
+        self.policy, self.analysis_s = policy, analysis_s
         self.rollout = RolloutState("blue-green", policy)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="blue-green", daemon=True)
@@ -206,15 +230,8 @@ class BlueGreenController:
         self.green: list[ReplicaPod] = []
 
     def start(self) -> None:
-        self.blue = [p for p in self.sup.pods if p.role == "inference" and p.variant == "stable"]
-        idle = [
-            p
-            for p in self.sup.pods_and_slots()
-            if p.role == "inference"
-            and p.variant == "stable"
-            and p not in self.sup.pods
-            and p not in self.sup.scale_slots
-        ]
+        self.blue = [p for p in self.fleet.pods if p.role == "inference" and p.variant == "stable"]
+        idle = [p for p in self.slots if p.role == "inference" and p.variant == "stable" and p not in self.fleet.pods]
         self.green = []
         for b in self.blue:  # one idle slot of the same region for every blue pod
             self.green.append(next(s for s in idle if s.region == b.region and s not in self.green))
@@ -229,7 +246,7 @@ class BlueGreenController:
         try:
             for pod in self.green:
                 pod.model_version, pod.in_rotation = self.policy.version, False
-                self.sup.add_pod(pod)
+                self.fleet.add_pod(pod)
             deadline = time.time() + self.policy.ready_timeout_s
             while not all(p.ready for p in self.green):
                 if self.stop.wait(0.1):
@@ -238,7 +255,7 @@ class BlueGreenController:
                     self._retire(self.green)
                     self._state("rolled-back", f"green not ready within {self.policy.ready_timeout_s:.0f} s")
                     return
-            before = gateway.server_stats(self.sup.socket_path)
+            before = self.gateway.server_stats()
             blue_rtime = [float(before[p.name].get("rtime") or 0) for p in self.blue if p.name in before]
             self._switch(to=self.green, away=self.blue)
             self._state("switched")
@@ -259,7 +276,7 @@ class BlueGreenController:
             self._state("rolled-back", f"controller error: {exc}")
 
     def _judge(self, base: dict[str, dict[str, int]], blue_rtime: float) -> str | None:
-        stats = gateway.server_stats(self.sup.socket_path)
+        stats = self.gateway.server_stats()
         requests = failures = 0
         rtimes = []
         for pod in self.green:
@@ -291,22 +308,21 @@ class BlueGreenController:
         return None
 
     def _switch(self, to: list[ReplicaPod], away: list[ReplicaPod]) -> None:
-        regions = self.sup.config.regions
         for pod in to:
             pod.in_rotation = True
             if pod.ready:
-                gateway.set_server_state(self.sup.socket_path, pod.name, "ready", regions)
+                self.gateway.set_server_state(pod.name, "ready")
         for pod in away:
             pod.in_rotation = False
-            gateway.set_server_state(self.sup.socket_path, pod.name, "drain", regions)
+            self.gateway.set_server_state(pod.name, "drain")
         time.sleep(1.0)  # in-flight requests finish on the drained side
         for pod in away:
-            gateway.set_server_state(self.sup.socket_path, pod.name, "maint", regions)
+            self.gateway.set_server_state(pod.name, "maint")
 
     def _retire(self, pods: list[ReplicaPod]) -> None:
         for pod in pods:
-            if pod in self.sup.pods:
-                self.sup.remove_pod(pod)
+            if pod in self.fleet.pods:
+                self.fleet.remove_pod(pod)
             pod.in_rotation = True
 
     def promote(self) -> None:
@@ -334,14 +350,15 @@ class ShadowController:
     stage sends it a copy of every frame it has already had answered (dropped, not queued, when the
     shadow falls behind) and records agreement and differences; see `rollout.canary["shadow"]`.
     `promote` rolls production to the version (a drained rolling update); `abort` stops mirroring.
+    `pod` is the shadow's slot; `preprocess_url` the pipeline's preprocessing stage, which mirrors.
     """
 
-    def __init__(self, sup: Supervisor, policy: CanaryPolicy) -> None:
-        self.sup, self.policy = sup, policy
+    def __init__(self, fleet: Fleet, policy: CanaryPolicy, pod: ReplicaPod, preprocess_url: str) -> None:
+        self.fleet, self.policy, self.preprocess_url = fleet, policy, preprocess_url
         self.rollout = RolloutState("shadow", policy)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-        self.pod = sup.shadow_slot
+        self.pod = pod
 
     def start(self) -> None:
         self.thread.start()
@@ -349,20 +366,18 @@ class ShadowController:
     def _mirror(self, target: str | None) -> None:
         import httpx
 
-        httpx.post(
-            self.sup.stage_urls["preprocess"] + "/control", json={"shadow": target}, timeout=5
-        ).raise_for_status()
+        httpx.post(self.preprocess_url + "/control", json={"shadow": target}, timeout=5).raise_for_status()
 
     def _run(self) -> None:
         try:
             self.pod.model_version = self.policy.version
-            self.sup.add_pod(self.pod)
+            self.fleet.add_pod(self.pod)
             deadline = time.time() + self.policy.ready_timeout_s
             while not self.pod.ready:
                 if self.stop.wait(0.1):
                     return
                 if time.time() > deadline:
-                    self.sup.remove_pod(self.pod)
+                    self.fleet.remove_pod(self.pod)
                     self.rollout.state, self.rollout.reason = "rolled-back", "shadow not ready in time"
                     self.rollout.decided_at = time.time()
                     return
@@ -377,7 +392,7 @@ class ShadowController:
     def _observed(self) -> dict[str, float]:
         import httpx
 
-        text = httpx.get(self.sup.stage_urls["preprocess"] + "/metrics", timeout=5).text
+        text = httpx.get(self.preprocess_url + "/metrics", timeout=5).text
         values = {
             line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
@@ -399,8 +414,8 @@ class ShadowController:
             self._mirror(None)
         except Exception as exc:  # noqa: BLE001 - stopping the mirror is best effort; the pod goes anyway
             log.warning("could not stop mirroring: %s", exc)
-        if self.pod in self.sup.pods:
-            self.sup.remove_pod(self.pod)
+        if self.pod in self.fleet.pods:
+            self.fleet.remove_pod(self.pod)
         self.rollout.state, self.rollout.reason, self.rollout.decided_at = state, reason, time.time()
 
     def promote(self) -> None:
@@ -410,8 +425,8 @@ class ShadowController:
         self.thread.join(timeout=10)
         self.rollout.canary = {"shadow": self._observed()}
         self._end("promoting")
-        for pod in [p for p in self.sup.pods if p.role == "inference" and p.variant == "stable"]:
-            self.sup.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
+        for pod in [p for p in self.fleet.pods if p.role == "inference" and p.variant == "stable"]:
+            self.fleet.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
         self.rollout.state = "promoted"
 
     def abort(self) -> None:

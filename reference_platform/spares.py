@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from reference_platform import probes
-from reference_platform.pods import ReplicaPod, clean_workspace, stop_group
-
-if TYPE_CHECKING:
-    from reference_platform.supervisor import Supervisor
+from reference_platform.pods import Launcher, ReplicaPod, clean_workspace, stop_group
 
 log = logging.getLogger("reference_platform.spares")
 
@@ -32,8 +29,20 @@ def serving(pod: ReplicaPod, body: probes.InferRequest, timeout_s: float = 1.0) 
 
 
 class SpareKeeper:
-    def __init__(self, sup: Supervisor, per_region: int) -> None:
-        self.sup, self.per_region = sup, per_region
+    """Keeps `per_region` ready spares of `model_version` in each region, made and started by `launcher`."""
+
+    def __init__(
+        self,
+        per_region: int,
+        *,
+        regions: Sequence[str],
+        model_version: int,
+        launcher: Launcher,
+        probe_body: probes.InferRequest,
+        stopping: threading.Event,
+    ) -> None:
+        self.per_region, self.regions, self.model_version = per_region, regions, model_version
+        self.launcher, self.probe_body, self.stopping = launcher, probe_body, stopping
         self.lock = threading.Lock()
         self.spares: list[ReplicaPod] = []
         self.counter = 0
@@ -45,21 +54,21 @@ class SpareKeeper:
 
     def _new(self, region: str) -> ReplicaPod:
         self.counter += 1
-        pod = ReplicaPod.replica(
+        pod = self.launcher.replica(
             f"{region}-spare-{self.counter}",
             region,
-            model_version=self.sup.config.serving.model_version,
+            model_version=self.model_version,
             variant="spare",
         )
-        pod.start(self.sup.work_dir, self.sup.log_dir, self.sup.platform_id, self.sup.serving_args, self.sup.repository)
+        self.launcher.start(pod)
         return pod
 
     def _run(self) -> None:
-        while not self.sup.stopping.wait(0.2):
+        while not self.stopping.wait(0.2):
             with self.lock:
                 booting = [p for p in self.spares if not p.ready]
             # probe outside the lock: a replica's restart must never wait on a spare's readiness probe
-            now_ready = {p.name for p in booting if serving(p, self.sup.probe_body)}
+            now_ready = {p.name for p in booting if serving(p, self.probe_body)}
             with self.lock:
                 for pod in list(self.spares):
                     if pod.proc is not None and pod.proc.poll() is not None:  # a spare died: replace it
@@ -69,7 +78,7 @@ class SpareKeeper:
                     elif pod.name in now_ready:
                         pod.ready = True
                         log.info("spare %s ready (pid %s)", pod.name, pod.pid)
-                for region in self.sup.config.regions:
+                for region in self.regions:
                     while sum(1 for p in self.spares if p.region == region) < self.per_region:
                         self.spares.append(self._new(region))
         self.stop_all()

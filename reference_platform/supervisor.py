@@ -34,19 +34,25 @@ from reference_platform import gateway, netns, probes
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
 from reference_platform.control_api import handler
-from reference_platform.controller import PodController
+from reference_platform.controller import PodController, PodMetrics
 from reference_platform.model import MODEL_NAME
 from reference_platform.model.repository import ModelRepository
 from reference_platform.pods import (
+    Launcher,
     ReplicaPod,
     child_env,
     clean_workspace,
-    free_port,
     stop_group,
     work_root,
 )
 from reference_platform.resources import PodResources
-from reference_platform.rollout import BlueGreenController, CanaryController, CanaryPolicy, ShadowController
+from reference_platform.rollout import (
+    BlueGreenController,
+    CanaryController,
+    CanaryPolicy,
+    RolloutController,
+    ShadowController,
+)
 from reference_platform.spares import SpareKeeper
 
 log = logging.getLogger("reference_platform.supervisor")
@@ -54,6 +60,9 @@ STATE_FILE = "platform.json"
 
 
 class Supervisor:
+    """The platform's control plane; its collaborators see it only as a `Fleet` (autoscaler, rollouts) or a
+    `ControlPlane` (the control API), and get the rest (launcher, gateway runtime API, lock) handed in."""
+
     def __init__(self, config: PlatformConfig, state_dir: Path) -> None:
         self.config = config
         self.state_dir = state_dir
@@ -65,8 +74,22 @@ class Supervisor:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.started_at = time.time()
+        self.repository = config.serving.repository
+        s = config.serving
+        serving_args = [
+            "--max-batch-size",
+            str(s.max_batch_size),
+            "--queue-delay-us",
+            str(s.queue_delay_us),
+            *([] if s.dynamic_batching else ["--no-dynamic-batching"]),
+            "--threads",
+            str(s.threads),
+        ]
+        self.launcher = Launcher(self.work_dir, self.log_dir, self.platform_id, serving_args, self.repository)
+        self.gateway_api = gateway.RuntimeAPI(self.socket_path, tuple(config.regions))
+        self.probe_body = probes.probe_body()
         self.pods = [
-            ReplicaPod.replica(
+            self.launcher.replica(
                 f"{region}-{i}",
                 region,
                 model_version=config.serving.model_version,
@@ -76,7 +99,7 @@ class Supervisor:
         ]
         extra = config.autoscaler.max_replicas - config.replicas if config.autoscaler.enabled else 0
         self.scale_slots = [
-            ReplicaPod.replica(
+            self.launcher.replica(
                 f"{region}-{i}",
                 region,
                 model_version=config.serving.model_version,
@@ -85,10 +108,25 @@ class Supervisor:
             for region in config.regions
             for i in range(config.replicas, config.replicas + extra)
         ]
-        self.autoscaler = Autoscaler(self, config.autoscaler) if config.autoscaler.enabled else None
-        self.spares = SpareKeeper(self, config.serving.warm_spares) if config.serving.warm_spares else None
+        self.autoscaler = (
+            Autoscaler(self, self.gateway_api, config.autoscaler, self.scale_slots, self.stopping)
+            if config.autoscaler.enabled
+            else None
+        )
+        self.spares = (
+            SpareKeeper(
+                config.serving.warm_spares,
+                regions=config.regions,
+                model_version=config.serving.model_version,
+                launcher=self.launcher,
+                probe_body=self.probe_body,
+                stopping=self.stopping,
+            )
+            if config.serving.warm_spares
+            else None
+        )
         self.initial_pods = [p for p in self.pods if p.role == "inference"]
-        self.shadow_slot = ReplicaPod.replica(
+        self.shadow_slot = self.launcher.replica(
             "shadow",
             config.regions[0],
             variant="shadow",
@@ -96,7 +134,7 @@ class Supervisor:
         )
         # blue-green: a second set of stable slots; a deployment fills whichever set is not serving
         self.green_slots = [
-            ReplicaPod.replica(
+            self.launcher.replica(
                 f"{p.name}-next",
                 p.region,
                 retired=True,
@@ -104,7 +142,7 @@ class Supervisor:
             for p in self.pods
         ]
         self.canary_slots = [
-            ReplicaPod.replica(
+            self.launcher.replica(
                 f"{region}-canary",
                 region,
                 variant="canary",
@@ -112,43 +150,39 @@ class Supervisor:
             )
             for region in config.regions
         ]
-        self.gateway_http = config.gateway_http_port or free_port()
+        self.gateway_http = config.gateway_http_port or self.launcher.port()
         self.stage_urls: dict[str, str] = {}
         if config.pipeline.enabled:
             self.pods += self._pipeline_pods()
         self.threads: dict[str, threading.Thread] = {}
-        self.rollout: CanaryController | None = None
-        self.repository = config.serving.repository
-        self.gateway_grpc = config.gateway_grpc_port or free_port()
-        self.gateway_stats = free_port()
+        self.rollout: RolloutController | None = None
+        self.gateway_grpc = config.gateway_grpc_port or self.launcher.port()
+        self.gateway_stats = self.launcher.port()
         self.haproxy: subprocess.Popen[bytes] | None = None
-        self.probe_body = probes.probe_body()
-        self.controller = PodController(self)
         self.registry = CollectorRegistry()
-        self.m_restarts = Counter(
+        restarts = Counter(
             "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
         )
-        self.m_ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
+        ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
         self.registry.register(PodResources(lambda: list(self.pods)))
-        self.m_probe_fail = Counter(
-            "supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=self.registry
+        probe_failures = Counter("supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=self.registry)
+        self.controller = PodController(
+            launcher=self.launcher,
+            gateway=self.gateway_api,
+            probing=config.probes,
+            backoff=config.backoff,
+            probe_body=self.probe_body,
+            metrics=PodMetrics(restarts, ready, probe_failures),
+            lock=self.lock,
+            stopping=self.stopping,
+            take_spare=self.spares.take if self.spares is not None else None,
         )
-        s = config.serving
-        self.serving_args = [
-            "--max-batch-size",
-            str(s.max_batch_size),
-            "--queue-delay-us",
-            str(s.queue_delay_us),
-            *([] if s.dynamic_batching else ["--no-dynamic-batching"]),
-            "--threads",
-            str(s.threads),
-        ]
 
     def _pipeline_pods(self) -> list[ReplicaPod]:
         """cameras -> preprocess -> sink, each a pod probed on its /healthz."""
         pc = self.config.pipeline
-        frames, results = free_port(), free_port()
-        ports = {stage: free_port() for stage in ("cameras", "preprocess", "sink")}
+        frames, results = self.launcher.port(), self.launcher.port()
+        ports = {stage: self.launcher.port() for stage in ("cameras", "preprocess", "sink")}
         self.stage_urls = {stage: f"http://127.0.0.1:{port}" for stage, port in ports.items()}
         commands = {
             "sink": [
@@ -238,7 +272,7 @@ class Supervisor:
         server = ThreadingHTTPServer(("127.0.0.1", control_port), handler(self))
         threading.Thread(target=server.serve_forever, daemon=True, name="control-api").start()
         if self.config.network.namespaces:
-            ReplicaPod.networks = {n.region: n for n in netns.create(self.platform_id, self.config.regions)}
+            self.launcher.networks.update({n.region: n for n in netns.create(self.platform_id, self.config.regions)})
         self.start_gateway()
         for pod in list(self.pods):
             self._launch(pod)
@@ -258,8 +292,8 @@ class Supervisor:
             "model": MODEL_NAME,
             "pipeline": self.stage_urls,
             "network": {
-                "mode": "netns" if ReplicaPod.networks else "loopback",
-                "regions": {r: n.to_json() for r, n in ReplicaPod.networks.items()},
+                "mode": "netns" if self.launcher.networks else "loopback",
+                "regions": {r: n.to_json() for r, n in self.launcher.networks.items()},
             },
             "state_dir": str(self.state_dir),
             "started_at": self.started_at,
@@ -268,7 +302,7 @@ class Supervisor:
                 "regions": len(self.config.regions),
                 "replicas": self.config.replicas,
                 "pipeline": bool(self.stage_urls),
-                "netns": bool(ReplicaPod.networks),
+                "netns": bool(self.launcher.networks),
             },
         }
         tmp = self.state_dir / (STATE_FILE + ".tmp")
@@ -302,12 +336,12 @@ class Supervisor:
             stop_group(self.haproxy, grace_s=3)
         self.socket_path.unlink(missing_ok=True)
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        netns.delete(list(ReplicaPod.networks.values()))
+        netns.delete(list(self.launcher.networks.values()))
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     # -- adding, removing and restarting pods at run time (rollouts) ---------------------------------
     def _launch(self, pod: ReplicaPod) -> None:
-        pod.start(self.work_dir, self.log_dir, self.platform_id, self.serving_args, self.repository)
+        self.launcher.start(pod)
         thread = threading.Thread(target=self.controller.run, args=(pod,), name=pod.name)
         self.threads[pod.name] = thread
         thread.start()
@@ -318,14 +352,6 @@ class Supervisor:
             if pod not in self.pods:
                 self.pods.append(pod)
         self._launch(pod)
-
-    def pods_and_slots(self) -> list[ReplicaPod]:
-        """Every pod the gateway knows: running ones and idle slots (scaling, blue-green, canary)."""
-        seen = list(self.pods)
-        for p in self.scale_slots + self.green_slots + self.canary_slots + self.initial_pods:
-            if p not in seen:
-                seen.append(p)
-        return seen
 
     def remove_pod(self, pod: ReplicaPod) -> None:
         """Stop a pod for good: its controller ends, its process group is stopped and cleaned up."""
@@ -368,17 +394,21 @@ class Supervisor:
         if strategy == "blue-green":
             if self.autoscaler is not None:
                 raise ValueError("blue-green needs a fixed replica count: turn the autoscaler off")
-            self.rollout = BlueGreenController(self, policy)
+            # green boots in whichever stable set is idle: the spare slots, or the first pods after a switch
+            rollout: RolloutController = BlueGreenController(
+                self, self.gateway_api, policy, self.green_slots + self.initial_pods
+            )
         elif strategy == "canary":
-            self.rollout = CanaryController(self, policy)
+            rollout = CanaryController(self, self.gateway_api, policy, self.canary_slots)
         elif strategy == "shadow":
             if "preprocess" not in self.stage_urls:
                 raise ValueError("shadow mirrors the pipeline's frames: start the platform with --pipeline")
-            self.rollout = ShadowController(self, policy)
+            rollout = ShadowController(self, policy, self.shadow_slot, self.stage_urls["preprocess"])
         else:
             raise ValueError(f"strategy: {strategy!r} is not one of canary, blue-green, shadow")
-        self.rollout.start()
-        return self.rollout.rollout.to_json()
+        self.rollout = rollout
+        rollout.start()
+        return rollout.rollout.to_json()
 
     def route(self, request: dict[str, Any]) -> dict[str, Any]:
         """Point the gateway's entries for a pod through `via` (a fault proxy's ports), or back with `via: null`."""
@@ -391,7 +421,7 @@ class Supervisor:
             if via
             else (pod.host, pod.http_port, pod.grpc_port)
         )
-        gateway.repoint(self.socket_path, pod.name, host, http_port, grpc_port, self.config.regions)
+        self.gateway_api.repoint(pod.name, host, http_port, grpc_port)
         log.info("gateway routes %s via %s:%d/%d", pod.name, host, http_port, grpc_port)
         return {"pod": pod.name, "host": host, "http_port": http_port, "grpc_port": grpc_port, "direct": via is None}
 

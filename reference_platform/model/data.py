@@ -8,11 +8,16 @@ carries one of: a dark crack, a missing chunk, or a rust spot. Labels: 0 = ok, 1
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from reference_platform.model import IMAGE_SIZE
 
+Grid = npt.NDArray[np.float32]
+"""Pixel coordinates (yy or xx) or an image being drawn, in float32."""
+Mask = npt.NDArray[np.bool_]
 
-def _part_mask(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+
+def _part_mask(rng: np.random.Generator, yy: Grid, xx: Grid) -> tuple[Mask, float, float, float]:
     cy, cx = rng.uniform(20, 44, size=2)
     r = rng.uniform(10, 16)
     shape = rng.integers(0, 3)
@@ -28,14 +33,14 @@ def _part_mask(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tupl
 
 def _defect(
     rng: np.random.Generator,
-    img: np.ndarray,
-    mask: np.ndarray,
+    img: Grid,
+    mask: Mask,
     cy: float,
     cx: float,
     r: float,
-    yy: np.ndarray,
-    xx: np.ndarray,
-    belt: np.ndarray,
+    yy: Grid,
+    xx: Grid,
+    belt: Grid,
 ) -> None:
     kind = rng.integers(0, 3)
     if kind == 0:  # crack: a dark thin line across the part
@@ -55,7 +60,7 @@ def _defect(
         img[spot] = img[spot] * 0.4 + np.array([0.55, 0.25, 0.08]) * 0.6
 
 
-def generate(n: int, seed: int = 0, defect_rate: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def generate(n: int, seed: int = 0, defect_rate: float = 0.5) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Generate `n` images (uint8, N x 64 x 64 x 3) and labels (int64, N)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)

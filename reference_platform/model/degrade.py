@@ -56,7 +56,7 @@ def build_slow(folder: Path, factor: int = 8) -> None:
     class Slow(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.nets = torch.nn.ModuleList(build_model() for _ in range(factor))  # type: ignore[no-untyped-call]
+            self.nets = torch.nn.ModuleList(build_model() for _ in range(factor))
 
         def forward(self, x: Any) -> Any:
             return torch.stack([net(x) for net in self.nets]).mean(0)

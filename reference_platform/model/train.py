@@ -23,17 +23,22 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from reference_platform.model import INPUT_NAME, OUTPUT_NAME, REPOSITORY, SAMPLES_PATH
 from reference_platform.model.data import generate
 from reference_platform.model.repository import ModelRepository
 
+if TYPE_CHECKING:  # torch comes with the `train` extra and is imported where it is used
+    from torch import nn
+
 log = logging.getLogger(__name__)
 
 
-def build_model():  # type: ignore[no-untyped-def]
+def build_model() -> nn.Module:
     import torch
     from torch import nn
 
@@ -66,7 +71,7 @@ def build_model():  # type: ignore[no-untyped-def]
     return QCNet()
 
 
-def train(epochs: int, n_train: int, seed: int) -> tuple[object, float]:
+def train(epochs: int, n_train: int, seed: int) -> tuple[nn.Module, float]:
     """Train on freshly generated data; return the model and held-out accuracy."""
     import torch
 
@@ -87,7 +92,7 @@ def train(epochs: int, n_train: int, seed: int) -> tuple[object, float]:
             probs = model(xt[idx])
             loss = torch.nn.functional.nll_loss(torch.log(probs + 1e-7), yt[idx])
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             opt.step()
             sched.step()
         acc = evaluate(model, xv, yv)
@@ -95,7 +100,7 @@ def train(epochs: int, n_train: int, seed: int) -> tuple[object, float]:
     return model, evaluate(model, xv, yv)
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray) -> float:  # type: ignore[no-untyped-def]
+def evaluate(model: nn.Module, x: npt.NDArray[np.uint8], y: npt.NDArray[np.int64]) -> float:
     import torch
 
     model.eval()
@@ -104,7 +109,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray) -> float:  # type: ignore[no-u
     return float((pred == y).mean())
 
 
-def export(model, out: Path) -> None:  # type: ignore[no-untyped-def]
+def export(model: nn.Module, out: Path) -> None:
     import torch
 
     model.eval()
@@ -151,10 +156,10 @@ class GateResult:
 
 
 def validation_gate(
-    model,
+    model: nn.Module,
     onnx_file: Path,
     min_accuracy: float,
-    parity_tolerance: float,  # type: ignore[no-untyped-def]
+    parity_tolerance: float,
     holdout_n: int = 500,
 ) -> GateResult:
     """Check accuracy on held-out data and ONNX/framework parity on the same images."""

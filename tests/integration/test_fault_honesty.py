@@ -19,7 +19,7 @@ import pytest
 
 from resilience.errors import FaultError
 from resilience.faults import BadCanary, FaultContext, Ledger, NetworkLatency, Selector, recover
-from resilience.faults.ledger import RestoreRoute
+from resilience.faults.ledger import RestoreRoute, StopProxy
 from resilience.model import FaultKind
 from resilience.model.faults import PENDING
 from resilience.targets import LocalPlatform
@@ -152,7 +152,9 @@ def test_a_route_the_gateway_would_not_restore_fails_the_fault_and_stays_in_the_
     ledger = Ledger(platform.state_dir / "ledger")
     (entry,) = ledger.active()
     assert entry.kind is FaultKind.NETWORK_LATENCY and entry.undo[0] == RestoreRoute(pod="a-0")
-    proxy_pid = entry.undo[1]["pid"]
+    proxy = entry.undo[1]
+    assert isinstance(proxy, StopProxy)
+    proxy_pid = proxy.pid
     assert not _is_fault_proxy(proxy_pid)  # the proxy itself was stopped: only the route is left to undo
 
     # what the engine does after the run (its failures become `rollback_failures`): still refused, still kept
