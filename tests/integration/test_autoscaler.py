@@ -64,7 +64,7 @@ class ClosedLoop:
 def test_scale_up_under_load_and_back_down_when_quiet(tmp_path: Path) -> None:
     config = (
         "replicas: 1\nautoscaler:\n  enabled: true\n  min_replicas: 1\n  max_replicas: 2\n"
-        "  target_ms: 6\n  cooldown_s: 4\n  scale_down_after_s: 4\n"
+        "  target_ms: 3\n  cooldown_s: 4\n  scale_down_after_s: 4\n"  # 24 callers on one replica queue past 3 ms even on a fast box
     )
     with running_platform(tmp_path, config) as p:
         assert [x["name"] for x in p.pods()] == ["a-0"]
@@ -74,6 +74,8 @@ def test_scale_up_under_load_and_back_down_when_quiet(tmp_path: Path) -> None:
             deadline = time.monotonic() + 30
             while not (len(p.pods()) == 2 and all(x["ready"] for x in p.pods())) and time.monotonic() < deadline:
                 time.sleep(0.5)
+            scaled = [(x["name"], x["ready"]) for x in p.pods()]
+            assert scaled == [("a-0", True), ("a-1", True)], (scaled, p.served())  # it scaled up under load
             time.sleep(2)
             served_before = p.served().get("a-1", 0)
             time.sleep(2)
@@ -88,7 +90,7 @@ def test_scale_up_under_load_and_back_down_when_quiet(tmp_path: Path) -> None:
         assert [x["name"] for x in p.pods()] == ["a-0"]
         events = httpx.get(p.state["control_url"] + "/status", timeout=5).json()["autoscaler"]
         assert [(e["pod"], e["step"]) for e in events] == [("a-1", 1), ("a-1", -1)]
-        assert events[0]["rtime_ms"] > 6
+        assert events[0]["rtime_ms"] > 3 or events[0]["queued"] > 0, events[0]  # over the target, or queued
 
 
 def test_replicas_outside_the_autoscaler_bounds_is_bad_config(tmp_path: Path) -> None:
