@@ -390,7 +390,13 @@ class Supervisor:
         policy = CanaryPolicy(**request)
         if not 1 <= policy.weight <= 50:
             raise ValueError(f"weight: {policy.weight} is outside 1-50 (percent of each region's traffic)")
-        (ModelRepository(self.repository) if self.repository else ModelRepository()).path(policy.version)
+        try:
+            self.models().path(policy.version)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{exc}: build a degraded version with `python -m reference_platform.model.degrade --repository DIR` "
+                "and start the platform with `serving: {repository: DIR}` (docs/faults.md#bad-canary)"
+            ) from exc
         if strategy == "blue-green":
             if self.autoscaler is not None:
                 raise ValueError("blue-green needs a fixed replica count: turn the autoscaler off")
@@ -425,6 +431,10 @@ class Supervisor:
         log.info("gateway routes %s via %s:%d/%d", pod.name, host, http_port, grpc_port)
         return {"pod": pod.name, "host": host, "http_port": http_port, "grpc_port": grpc_port, "direct": via is None}
 
+    def models(self) -> ModelRepository:
+        """The model repository the replicas serve from (rollouts pick their versions here)."""
+        return ModelRepository(self.repository) if self.repository else ModelRepository()
+
     def status(self) -> dict[str, object]:
         with self.lock:
             objs = list(self.pods)
@@ -436,6 +446,7 @@ class Supervisor:
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "spares": self.spares.status() if self.spares else [],
             "regions": self.config.regions,
+            "model_versions": self.models().versions(),
             "platform_id": self.platform_id,
             "started_at": self.started_at,
             "pods": pods,

@@ -6,6 +6,8 @@ live in cli/platform_cmds.py, the tables in resilience/report/.
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -247,6 +249,8 @@ cli.add_command(slo)
 
 
 def main() -> None:
+    # `kill -QUIT PID` prints where every thread of a run is (stderr) and lets it go on: for a run that seems stuck.
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
     try:
         cli.main(standalone_mode=True)
     except ResilienceError as exc:  # a path we did not map: still no traceback for the user

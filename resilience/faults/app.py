@@ -49,6 +49,13 @@ class BadCanary:
         args.positive("max_latency_ratio", self.max_latency_ratio)
 
     def plan(self, platform: Target) -> list[str]:
+        versions = platform.model_versions()
+        if self.version not in versions:
+            raise UsageError(
+                f"version: model version {self.version} is not in the platform's model repository (it has "
+                f"{versions}); build a degraded one with `python -m reference_platform.model.degrade` and start "
+                "the platform on that repository (docs/faults.md#bad-canary)"
+            )
         return [f"canary of model v{self.version} at {self.weight}% for up to {self.duration_s:g} s"]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:

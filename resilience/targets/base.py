@@ -150,6 +150,10 @@ class Target(Protocol):
         """The rollout's state; or start one (`""` with a policy body), `promote` or `abort` it."""
         ...
 
+    def model_versions(self) -> list[int]:
+        """The model versions a rollout can deploy (those in the platform's model repository)."""
+        ...
+
     def camera_control(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Change the cameras' settings (fps, defect_rate, corrupt_ratio, stalled); the new ones."""
         ...

@@ -111,6 +111,9 @@ class LocalPlatform:
         data: dict[str, Any] = self._get("/status")
         return data
 
+    def model_versions(self) -> list[int]:
+        return [int(v) for v in self.status().get("model_versions", [])]
+
     def pods(self) -> list[Pod]:
         return [Pod.from_json(d) for d in self._get("/pods")]
 

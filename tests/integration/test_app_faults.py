@@ -23,7 +23,14 @@ from resilience.errors import PlatformError, ResilienceError
 from resilience.faults import BadCanary, CameraFault, FaultContext, Ledger, recover
 from resilience.model import FaultKind
 from resilience.targets import LocalPlatform
-from tests.integration.conftest import ROOT, Platform, running_platform, slow_model_factor, start_load
+from tests.integration.conftest import (
+    ROOT,
+    Platform,
+    running_platform,
+    short_experiment,
+    slow_model_factor,
+    start_load,
+)
 from tests.integration.faultcheck import assert_nothing_left, ledger_entries
 
 pytestmark = pytest.mark.integration
@@ -176,6 +183,27 @@ class TestBadCanary:
             BadCanary(version=99, weight=20, duration_s=5).inject(ctx)
         assert ledger_entries(rollouts.state_dir) == [] and ctx.records == []
         assert [p["name"] for p in rollouts.pods() if p["variant"] == "canary"] == []
+
+    def test_the_dry_run_refuses_a_version_the_repository_lacks_and_says_how_to_build_it(
+        self, rollouts: Platform, tmp_path: Path
+    ) -> None:
+        versions = LocalPlatform(rollouts.state_dir).model_versions()
+        assert versions and 99 not in versions
+
+        def version_99(exp: dict[str, Any]) -> None:
+            exp["method"][0]["provider"] = {
+                "type": "python",
+                "module": "resilience.ctk.actions",
+                "func": "rollout_bad_canary",
+                "arguments": {"version": 99, "weight": 10, "duration_s": 5},
+            }
+
+        result = rollouts.cli("run", "--dry-run", str(short_experiment(tmp_path, version_99)))
+        said = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode == 3, said
+        assert f"model version 99 is not in the platform's model repository (it has {versions})" in said
+        assert "reference_platform.model.degrade" in said
+        assert ledger_entries(rollouts.state_dir) == []
 
 
 @needs_onnx

@@ -152,7 +152,13 @@ def test_one_ctrl_c_or_sigterm_during_a_fault_ends_the_run_without_waiting_out_i
         _wait_for_ledger(platform, proc)
         started = time.monotonic()
         proc.send_signal(sig)  # SIGINT: what Ctrl-C sends; SIGTERM: a cancelled CI job
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGQUIT)  # the CLI prints every thread's stack: where it is stuck
+            time.sleep(1)
+            proc.kill()
+            pytest.fail(f"the run had not ended 60 s after {sig.name}:\n{proc.communicate()[0][-20000:]}")
         took = time.monotonic() - started
     finally:
         if proc.poll() is None:
