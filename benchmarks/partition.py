@@ -57,10 +57,10 @@ def _route(sock_path: Path, server: str) -> tuple[str, int]:
 
 def prober(platform: lifecycle.LocalPlatform, stop: threading.Event, out: list[Probe]) -> None:
     sock_path = platform.state_dir / "haproxy.sock"
-    net = platform.network.get("regions", {}).get("a")
+    net = platform.region_link("a")
     while not stop.is_set():
         host, port = _route(sock_path, "a-0")
-        source = (net["gateway_ip"], 0) if net and host == net["pod_ip"] else None
+        source = (net.gateway_ip, 0) if net and host == net.pod_ip else None
         sent = time.time()
         try:
             conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S, source_address=source)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import generate_latest
 
+from reference_platform.contracts import RolloutState
 from reference_platform.httpjson import QuietJSONHandler
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class ControlPlane(Protocol):
     def rollout(self) -> RolloutController | None: ...
 
     def status(self) -> dict[str, object]: ...
+
+    def pod_list(self) -> list[dict[str, Any]]: ...
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -64,11 +67,11 @@ def handler(sup: ControlPlane) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/rollout":
-                body = sup.rollout.rollout.to_json() if sup.rollout else {"state": "none"}
+                body = sup.rollout.rollout.to_json() if sup.rollout else {"state": RolloutState.NONE}
                 self._send(200, json.dumps(body).encode())
                 return
             if self.path == "/pods":
-                self._send(200, json.dumps(sup.status()["pods"]).encode())
+                self._send(200, json.dumps(sup.pod_list()).encode())
             elif self.path == "/status":
                 self._send(200, json.dumps(sup.status()).encode())
             elif self.path == "/metrics":

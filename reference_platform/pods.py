@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reference_platform.contracts import PLATFORM_ID_ENV as PLATFORM_ID_ENV
+from reference_platform.contracts import SHM_PREFIX, WORKSPACE_PREFIX
 from reference_platform.netns import RegionNet, exec_prefix
 
 log = logging.getLogger(__name__)
-
-PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
-"""Every process of a platform carries this variable; `platform down` sweeps by it."""
 
 
 def _ephemeral_start() -> int:
@@ -63,7 +62,7 @@ def free_port(exclude: Container[int] = frozenset()) -> int:
 
 def work_root(platform_id: str) -> Path:
     """Where a platform's replicas keep their workspaces: short, because they hold Unix sockets."""
-    return Path(tempfile.gettempdir()) / f"rsw-{platform_id[:12]}"
+    return Path(tempfile.gettempdir()) / f"{WORKSPACE_PREFIX}{platform_id[:12]}"
 
 
 def port_open(port: int, timeout_s: float = 0.2) -> bool:
@@ -344,5 +343,5 @@ def clean_workspace(pod: ReplicaPod) -> None:
         shutil.rmtree(pod.workspace, ignore_errors=True)
     if pod.proc is not None:
         # the replica names its python backend's segments rsw<pid>_... (see reference_platform.replica)
-        for seg in Path("/dev/shm").glob(f"rsw{pod.proc.pid}_*"):
+        for seg in Path("/dev/shm").glob(f"{SHM_PREFIX}{pod.proc.pid}_*"):
             seg.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from reference_platform.contracts import SHM_PREFIX
 from reference_platform.model import MODEL_NAME
 from reference_platform.model.repository import LOCAL_CONFIG, ModelRepository
 
@@ -139,7 +140,7 @@ def command(args: argparse.Namespace, backends: Path, models: Path) -> list[str]
         "--strict-readiness=true",
         "--exit-timeout-secs=2",
         # shared-memory segments named after this pid (exec keeps it), so a supervisor can clean up after a kill
-        f"--backend-config=python,shm-region-prefix-name=rsw{os.getpid()}_",
+        f"--backend-config=python,shm-region-prefix-name={SHM_PREFIX}{os.getpid()}_",
         f"--http-restricted-api=model-repository,logging,trace:resilience-admin={admin}",
         f"--grpc-restricted-protocol=model-repository,logging,trace:resilience-admin={admin}",
         "--log-verbose=0",

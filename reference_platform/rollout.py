@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reference_platform.contracts import RolloutState as State
 from reference_platform.gateway import STABLE_WEIGHT
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class CanaryPolicy:
 class RolloutState:
     strategy: str
     policy: CanaryPolicy
-    state: str = "starting"
+    state: State = State.STARTING
     """canary: starting -> progressing -> rolled-back | promoting -> promoted | aborted.
     blue-green: starting -> switched -> rolled-back | promoted | aborted."""
     reason: str = ""
@@ -116,7 +117,7 @@ class CanaryController:
             for pod in self.canaries:
                 stable = sum(1 for p in self.fleet.pods if p.region == pod.region and p.variant == "stable")
                 self.gateway.set_weight(pod.region, pod.name, canary_weight(self.policy.weight, stable))
-            self.rollout.state = "progressing"
+            self.rollout.state = State.PROGRESSING
             log.info("canary v%d progressing at %d%%", self.policy.version, self.policy.weight)
             while not self.stop.wait(1.0):
                 verdict = self._analyse()
@@ -180,26 +181,26 @@ class CanaryController:
     def _roll_back(self, reason: str) -> None:
         log.warning("rolling back canary v%d: %s", self.policy.version, reason)
         self._retire_canaries()
-        self.rollout.state, self.rollout.reason, self.rollout.decided_at = "rolled-back", reason, time.time()
+        self.rollout.state, self.rollout.reason, self.rollout.decided_at = State.ROLLED_BACK, reason, time.time()
 
     def abort(self) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-        if self.rollout.state in ("starting", "progressing"):
+        if self.rollout.state in (State.STARTING, State.PROGRESSING):
             self._retire_canaries()
-            self.rollout.state, self.rollout.reason, self.rollout.decided_at = "aborted", "by request", time.time()
+            self.rollout.state, self.rollout.reason, self.rollout.decided_at = State.ABORTED, "by request", time.time()
 
     def promote(self) -> None:
         """Roll every stable pod to the canary's version, one at a time, then retire the canary."""
-        if self.rollout.state != "progressing":
+        if self.rollout.state != State.PROGRESSING:
             raise ValueError(f"cannot promote a rollout that is {self.rollout.state}")
         self.stop.set()
         self.thread.join(timeout=10)
-        self.rollout.state = "promoting"
+        self.rollout.state = State.PROMOTING
         for pod in [p for p in self.fleet.pods if p.variant == "stable"]:
             self.fleet.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
         self._retire_canaries()
-        self.rollout.state, self.rollout.reason, self.rollout.decided_at = "promoted", "", time.time()
+        self.rollout.state, self.rollout.reason, self.rollout.decided_at = State.PROMOTED, "", time.time()
 
 
 class BlueGreenController:
@@ -237,9 +238,9 @@ class BlueGreenController:
             self.green.append(next(s for s in idle if s.region == b.region and s not in self.green))
         self.thread.start()
 
-    def _state(self, state: str, reason: str = "") -> None:
+    def _state(self, state: State, reason: str = "") -> None:
         self.rollout.state, self.rollout.reason = state, reason
-        if state not in ("starting", "switched"):
+        if state not in (State.STARTING, State.SWITCHED):
             self.rollout.decided_at = time.time()
 
     def _run(self) -> None:
@@ -253,12 +254,12 @@ class BlueGreenController:
                     return
                 if time.time() > deadline:
                     self._retire(self.green)
-                    self._state("rolled-back", f"green not ready within {self.policy.ready_timeout_s:.0f} s")
+                    self._state(State.ROLLED_BACK, f"green not ready within {self.policy.ready_timeout_s:.0f} s")
                     return
             before = self.gateway.server_stats()
             blue_rtime = [float(before[p.name].get("rtime") or 0) for p in self.blue if p.name in before]
             self._switch(to=self.green, away=self.blue)
-            self._state("switched")
+            self._state(State.SWITCHED)
             log.info("blue-green: switched to v%d", self.policy.version)
             base = {p.name: CanaryController._counters(before.get(p.name, {})) for p in self.green}
             ends = time.time() + self.analysis_s
@@ -267,13 +268,13 @@ class BlueGreenController:
                 if reason:
                     self._switch(to=self.blue, away=self.green)
                     self._retire(self.green)
-                    self._state("rolled-back", reason)
+                    self._state(State.ROLLED_BACK, reason)
                     return
         except Exception as exc:
             log.exception("blue-green controller failed")
             self._switch(to=self.blue, away=self.green)
             self._retire(self.green)
-            self._state("rolled-back", f"controller error: {exc}")
+            self._state(State.ROLLED_BACK, f"controller error: {exc}")
 
     def _judge(self, base: dict[str, dict[str, int]], blue_rtime: float) -> str | None:
         stats = self.gateway.server_stats()
@@ -326,21 +327,21 @@ class BlueGreenController:
             pod.in_rotation = True
 
     def promote(self) -> None:
-        if self.rollout.state != "switched":
+        if self.rollout.state != State.SWITCHED:
             raise ValueError(f"cannot promote a rollout that is {self.rollout.state}")
         self.stop.set()
         self.thread.join(timeout=10)
         self._retire(self.blue)
-        self._state("promoted")
+        self._state(State.PROMOTED)
 
     def abort(self) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-        if self.rollout.state in ("starting", "switched"):
-            if self.rollout.state == "switched":
+        if self.rollout.state in (State.STARTING, State.SWITCHED):
+            if self.rollout.state == State.SWITCHED:
                 self._switch(to=self.blue, away=self.green)
             self._retire(self.green)
-            self._state("aborted", "by request")
+            self._state(State.ABORTED, "by request")
 
 
 class ShadowController:
@@ -378,16 +379,16 @@ class ShadowController:
                     return
                 if time.time() > deadline:
                     self.fleet.remove_pod(self.pod)
-                    self.rollout.state, self.rollout.reason = "rolled-back", "shadow not ready in time"
+                    self.rollout.state, self.rollout.reason = State.ROLLED_BACK, "shadow not ready in time"
                     self.rollout.decided_at = time.time()
                     return
             self._mirror(f"{self.pod.host}:{self.pod.http_port}")
-            self.rollout.state = "progressing"
+            self.rollout.state = State.PROGRESSING
             while not self.stop.wait(1.0):
                 self.rollout.canary = {"shadow": self._observed()}
         except Exception as exc:
             log.exception("shadow controller failed")
-            self._end("rolled-back", f"controller error: {exc}")
+            self._end(State.ROLLED_BACK, f"controller error: {exc}")
 
     def _observed(self) -> dict[str, float]:
         import httpx
@@ -409,7 +410,7 @@ class ShadowController:
             else 0.0,
         }
 
-    def _end(self, state: str, reason: str = "") -> None:
+    def _end(self, state: State, reason: str = "") -> None:
         try:
             self._mirror(None)
         except Exception as exc:  # noqa: BLE001 - stopping the mirror is best effort; the pod goes anyway
@@ -419,19 +420,19 @@ class ShadowController:
         self.rollout.state, self.rollout.reason, self.rollout.decided_at = state, reason, time.time()
 
     def promote(self) -> None:
-        if self.rollout.state != "progressing":
+        if self.rollout.state != State.PROGRESSING:
             raise ValueError(f"cannot promote a rollout that is {self.rollout.state}")
         self.stop.set()
         self.thread.join(timeout=10)
         self.rollout.canary = {"shadow": self._observed()}
-        self._end("promoting")
+        self._end(State.PROMOTING)
         for pod in [p for p in self.fleet.pods if p.role == "inference" and p.variant == "stable"]:
             self.fleet.restart_pod(pod, self.policy.version, reason=f"rollout to v{self.policy.version}")
-        self.rollout.state = "promoted"
+        self.rollout.state = State.PROMOTED
 
     def abort(self) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-        if self.rollout.state in ("starting", "progressing"):
+        if self.rollout.state in (State.STARTING, State.PROGRESSING):
             self.rollout.canary = {"shadow": self._observed()}
-            self._end("aborted", "by request")
+            self._end(State.ABORTED, "by request")

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from reference_platform import gateway, netns, probes
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
+from reference_platform.contracts import GATEWAY_SOCKET, ROLLOUT_ACTIVE, STATE_FILE
 from reference_platform.control_api import handler
 from reference_platform.controller import PodController, PodMetrics
 from reference_platform.model import MODEL_NAME
@@ -56,7 +57,6 @@ from reference_platform.rollout import (
 from reference_platform.spares import SpareKeeper
 
 log = logging.getLogger("reference_platform.supervisor")
-STATE_FILE = "platform.json"
 
 
 class Supervisor:
@@ -70,7 +70,7 @@ class Supervisor:
         # Replicas' workspaces hold Unix sockets (107-byte path limit): keep them short, not under a long state dir
         self.work_dir = work_root(self.platform_id)
         self.log_dir = state_dir / "logs"
-        self.socket_path = state_dir / "haproxy.sock"
+        self.socket_path = state_dir / GATEWAY_SOCKET
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.started_at = time.time()
@@ -382,8 +382,7 @@ class Supervisor:
             time.sleep(0.1)
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]:
-        active = ("starting", "progressing", "promoting", "switched")
-        if self.rollout is not None and self.rollout.rollout.state in active:
+        if self.rollout is not None and self.rollout.rollout.state in ROLLOUT_ACTIVE:
             raise ValueError(f"a rollout is already {self.rollout.rollout.state}; promote or abort it first")
         request = dict(request)
         strategy = request.pop("strategy", "canary")
@@ -435,13 +434,19 @@ class Supervisor:
         """The model repository the replicas serve from (rollouts pick their versions here)."""
         return ModelRepository(self.repository) if self.repository else ModelRepository()
 
+    def pod_list(self) -> list[dict[str, Any]]:
+        """Every pod as the supervisor knows it, at once: no replica is asked anything (fault verification polls
+        this every 50 ms; a replica busy under a fault must not slow the answer down)."""
+        with self.lock:
+            return [p.to_json() for p in self.pods]
+
     def status(self) -> dict[str, object]:
         with self.lock:
             objs = list(self.pods)
             pods = [p.to_json() for p in objs]
         for obj, pod in zip(objs, pods, strict=True):
             if obj.role == "inference" and obj.ready:
-                pod["server_p99_ms"] = probes.triton_p99_ms(obj)
+                pod["server_p99_ms"] = probes.triton_p99_ms(obj)  # reads the replica's /metrics
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "spares": self.spares.status() if self.spares else [],

@@ -15,7 +15,7 @@ from resilience.cli.common import err_console, exit_codes, fail, print_status, s
 from resilience.errors import ResilienceError
 from resilience.model import ExitCode
 from resilience.report import capacity_line
-from resilience.targets import lifecycle
+from resilience.targets import RolloutState, lifecycle
 
 
 @click.command()
@@ -268,7 +268,7 @@ def rollout(state_dir: Path | None) -> None:
     if plat is None:
         fail("the local platform is not running", ExitCode.USAGE)
     state = plat.rollout()
-    if state.get("state") == "none":
+    if state.get("state") == RolloutState.NONE:
         err_console.print("no rollout")
         return
     err_console.print(

@@ -56,7 +56,7 @@ GATEWAY_FRONTENDS = 'proxy=~"v2_http|v2_grpc"'
 """The gateway's inference frontends (HAProxy `frontend v2_http` / `v2_grpc`), not its stats frontend."""
 
 PIPELINE_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-"""`reference_platform.pipeline.LATENCY_BUCKETS` (the toolkit never imports the platform; a unit test keeps
+"""`reference_platform.pipeline.LATENCY_BUCKETS` (only `resilience.targets` imports the platform; a unit test keeps
 the two equal): a latency SLO whose threshold is one of these gets burn-rate alerts."""
 
 TRITON_SUMMARY_QUANTILES = (0.5, 0.9, 0.99)

@@ -17,11 +17,11 @@ from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.ledger import AbortRollout, CameraControl
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import Target
+from resilience.targets import ROLLOUT_ENDED, RolloutState, Target
 
 log = logging.getLogger(__name__)
 
-ENDED = ("rolled-back", "aborted", "promoted")
+ENDED = ROLLOUT_ENDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +109,14 @@ class BadCanary:
         """
         served = sum(int(c.get("requests", 0)) for c in (state.get("canary") or {}).values())
         final = state.get("state")
-        rolled_back = final == "rolled-back"
+        rolled_back = final == RolloutState.ROLLED_BACK
         evidence: dict[str, Any] = {
             "final_state": final,
             "reason": state.get("reason"),
             "canary": state.get("canary"),
             "canary_requests": served,
             "rolled_back_by_platform": rolled_back,
-            "aborted_by_fault": timed_out_in is not None and final == "aborted",
+            "aborted_by_fault": timed_out_in is not None and final == RolloutState.ABORTED,
         }
         if state.get("decided_at") and rolled_back:
             evidence["time_to_rollback_s"] = round(state["decided_at"] - state["started_at"], 3)
@@ -126,7 +126,7 @@ class BadCanary:
         if landed and not rolled_back:  # a canary that served nothing gave the platform nothing to judge
             if timed_out_in is None:
                 how = f"final state: {final}"
-            elif final == "aborted":
+            elif final == RolloutState.ABORTED:
                 how = f"still {timed_out_in} when the time ran out; the fault aborted it"
             else:
                 how = f"still {final} when the time ran out; the fault could not abort it, `resilience recover` will"

@@ -7,7 +7,6 @@ dropped, and `overlimits`, the times the bucket was empty and a packet had to wa
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,40 +17,8 @@ from resilience.faults.base import FaultContext
 from resilience.faults.ledger import DeleteQdisc, UndoStep
 from resilience.faults.network import choose_mechanism
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import Target, netfilter
-
-_TBF = re.compile(
-    r"qdisc tbf \S+ .*?\brate (?P<rate>\S+).*?\n\s*Sent (?P<bytes>\d+) bytes (?P<packets>\d+) pkt "
-    r"\(dropped (?P<dropped>\d+), overlimits (?P<overlimits>\d+)",
-    re.DOTALL,
-)
-_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12}
-
-
-@dataclass(frozen=True, slots=True)
-class TbfStats:
-    """One tbf qdisc's counters, as `tc -s qdisc show` prints them (cumulative since it was added)."""
-
-    rate_bps: float | None
-    sent_bytes: int
-    sent_packets: int
-    dropped: int
-    overlimits: int
-
-
-def parse_tbf(text: str) -> TbfStats | None:
-    """The tbf qdisc's counters in `tc -s qdisc show dev X` output, or None when there is no tbf qdisc."""
-    m = _TBF.search(text)
-    if m is None:
-        return None
-    return TbfStats(_rate_bps(m["rate"]), int(m["bytes"]), int(m["packets"]), int(m["dropped"]), int(m["overlimits"]))
-
-
-def _rate_bps(text: str) -> float | None:
-    """`2Mbit` -> 2e6 (tc prints rates in bits per second, 1000-based)."""
-    m = re.fullmatch(r"([\d.]+)([A-Za-z]*bit)", text)
-    unit = _UNITS.get(m[2].lower()) if m else None
-    return float(m[1]) * unit if m and unit else None
+from resilience.targets import Target
+from resilience.targets.base import TbfStats
 
 
 def judge_shaping(
@@ -117,26 +84,22 @@ class Bandwidth:
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         choose_mechanism(ctx.platform, self.region, "nftables")
-        net = ctx.platform.network["regions"][self.region]
-        ends = [(net["host_dev"], None), (net["ns_dev"], net["netns"])]
+        platform, link = ctx.platform, ctx.platform.region_link(self.region)
+        assert link is not None  # choose_mechanism said there is one
         target = f"region {self.region} link"
-        undo: list[UndoStep] = [DeleteQdisc(dev=dev, netns=ns) for dev, ns in ends]
+        undo: list[UndoStep] = [DeleteQdisc(dev=dev, netns=ns) for dev, ns in link.ends]
         entry = ctx.book.record(self.kind, target, undo)
         try:
-            for dev, ns in ends:
-                netfilter.add_tbf(dev, ns, self.rate)
+            platform.shape_link(self.region, self.rate)
             at = time.time()
             slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "tc tbf"}))
-            before = {dev: parse_tbf(netfilter.qdisc(dev, ns)) for dev, ns in ends}
+            before = platform.link_stats(self.region)
             start = time.monotonic()
             time.sleep(self.duration_s)
-            after = {dev: parse_tbf(netfilter.qdisc(dev, ns)) for dev, ns in ends}
+            after = platform.link_stats(self.region)
             held_s = time.monotonic() - start
         finally:
-            # delete_qdisc says False both when there was nothing to delete and when tc failed: look again
-            left = [
-                dev for dev, ns in ends if not netfilter.delete_qdisc(dev, ns) and "tbf" in netfilter.qdisc(dev, ns)
-            ]
+            left = platform.unshape_link(self.region)
             if not left:
                 ctx.book.clear(entry)
         landed, shaping, error = judge_shaping(before, after, held_s)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from resilience.faults.base import FaultContext
 from resilience.faults.ledger import DeleteTable, LedgerEntry, RestoreRoute, StopProxy, UndoStep
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import Pod, Target, faultproxy, netfilter
+from resilience.targets import Pod, Target, faultproxy
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +33,11 @@ DIRECTIONS = ("gateway", "regions", "full")
 MECHANISMS = ("auto", "nftables", "proxy")
 
 
-def _region_net(platform: Target, region: str) -> dict[str, Any] | None:
-    net: dict[str, Any] | None = platform.network.get("regions", {}).get(region)
-    return net
-
-
 def choose_mechanism(platform: Target, region: str, wanted: str) -> str:
     """`nftables` when the region has a namespace and we may filter packets, else `proxy` (if allowed)."""
     args.one_of("mechanism", wanted, MECHANISMS)
-    why = netfilter.available()
-    if _region_net(platform, region) is None:
+    why = platform.packet_faults_unavailable()
+    if platform.region_link(region) is None:
         why = "the platform's regions share the loopback network (start it with `platform up --netns`, as root)"
     if wanted == "nftables" and why:
         raise FaultError(f"mechanism nftables is not possible here: {why}; or use mechanism: proxy")
@@ -195,48 +188,31 @@ class RegionPartition:
         return [self._nftables(ctx, pods, target) if how == "nftables" else self._proxy(ctx, pods, target)]
 
     def _nftables(self, ctx: FaultContext, pods: list[Pod], target: str) -> FaultRecord:
-        nets = ctx.platform.network["regions"]
-        net = nets[self.region]
-        chains: dict[str, tuple[str, list[str]]] = {
-            "c_out": ("output", []),
-            "c_in": ("input", []),
-            "c_fwd": ("forward", []),
-        }
-        if self.direction in ("gateway", "full"):
-            g, p = net["gateway_ip"], net["pod_ip"]
-            chains["c_out"][1].append(f'ip saddr {g} ip daddr {p} counter drop comment "gateway->region"')
-            chains["c_in"][1].append(f'ip saddr {p} ip daddr {g} counter drop comment "region->gateway"')
-        if self.direction in ("regions", "full"):
-            for other, o in nets.items():
-                if other != self.region:
-                    chains["c_fwd"][1].append(
-                        f'ip saddr {net["cidr"]} ip daddr {o["cidr"]} counter drop comment "region->{other}"'
-                    )
-                    chains["c_fwd"][1].append(
-                        f'ip saddr {o["cidr"]} ip daddr {net["cidr"]} counter drop comment "{other}->region"'
-                    )
+        platform = ctx.platform
+        link = platform.region_link(self.region)
+        assert link is not None  # choose_mechanism said nftables
         entry = ctx.book.record(self.kind, target, [])
         table = _table_name(entry)
         entry = ctx.book.amend(entry, [DeleteTable(table=table)])
-        evidence: dict[str, Any] = {"mechanism": "nftables", "table": table, "netns": net["netns"]}
+        evidence: dict[str, Any] = {"mechanism": "nftables", "table": table, "netns": link.netns}
+        port = pods[0].http_port or 0
         try:
-            netfilter.apply_table(table, {k: v for k, v in chains.items() if v[1]})
+            platform.cut_region(table, self.region, self.direction)
             at = time.time()
             slot = ctx.pending(FaultRecord(self.kind, target, at, False, evidence, error="not verified yet"))
-            port = pods[0].http_port or 0
             if self.direction in ("gateway", "full"):
-                evidence["gateway_connect"] = netfilter.tcp_outcome(net["pod_ip"], port, net["gateway_ip"])
-                evidence["control_plane_connect"] = netfilter.tcp_outcome(net["pod_ip"], port, net["control_ip"])
+                evidence["gateway_connect"] = platform.connect_outcome(self.region, port, "gateway")
+                evidence["control_plane_connect"] = platform.connect_outcome(self.region, port, "control")
             if self.direction in ("regions", "full"):
-                others = [o for r, o in nets.items() if r != self.region]
-                evidence["from_other_region_connect"] = [_connect_from(o["netns"], net["pod_ip"], port) for o in others]
+                others = [r for r in platform.status().get("regions", []) if r != self.region]
+                evidence["from_other_region_connect"] = [platform.connect_outcome(self.region, port, o) for o in others]
             _hold(self.duration_s)
-            evidence["dropped_packets"] = netfilter.counters(table)
+            evidence["dropped_packets"] = platform.cut_counters(table)
         finally:
-            netfilter.delete_table(table)
+            platform.heal_cut(table)
             healed = time.time()
             ctx.book.clear(entry)
-        evidence["heal_to_first_connect_s"] = _heal_time(net["pod_ip"], pods[0].http_port or 0, net["gateway_ip"])
+        evidence["heal_to_first_connect_s"] = _time_to_connect(platform, self.region, port)
         landed = self._landed(evidence)
         error = None if landed else f"no evidence the partition held: {evidence}"
         return ctx.settle(slot, FaultRecord(self.kind, target, at, landed, evidence, healed, error))
@@ -272,26 +248,11 @@ class RegionPartition:
         return record
 
 
-def _connect_from(netns: str, host: str, port: int) -> str:
-    """What a connection from inside another region's namespace sees."""
-    code = (
-        "import socket,sys\n"
-        f"s=socket.socket(); s.settimeout(0.5)\n"
-        f"try:\n s.connect(({host!r},{port})); print('connected')\n"
-        "except TimeoutError: print('timeout')\n"
-        "except ConnectionRefusedError: print('refused')\n"
-        "except OSError as e: print('error', e)\n"
-    )
-    out = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True, timeout=10
-    )
-    return out.stdout.strip() or out.stderr.strip()
-
-
-def _heal_time(host: str, port: int, source: str, timeout_s: float = 5.0) -> float | None:
+def _time_to_connect(platform: Target, region: str, port: int, timeout_s: float = 5.0) -> float | None:
+    """Seconds until the gateway's first connection to the region succeeds after a heal; None if none did."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        if netfilter.tcp_outcome(host, port, source, 0.2) == "connected":
+        if platform.connect_outcome(region, port, "gateway", 0.2) == "connected":
             return round(time.monotonic() - start, 4)
         time.sleep(0.005)
     return None
@@ -404,32 +365,18 @@ class PacketLoss:
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         choose_mechanism(ctx.platform, self.region, "nftables")
-        net = ctx.platform.network["regions"][self.region]
-        g, p, n = net["gateway_ip"], net["pod_ip"], round(self.percent * 10)
         target = f"region {self.region} (gateway<->region)"
         entry = ctx.book.record(self.kind, target, [])
         table = _table_name(entry)
         entry = ctx.book.amend(entry, [DeleteTable(table=table)])
         try:
-            netfilter.apply_table(
-                table,
-                {
-                    "out": (
-                        "output",
-                        [f'ip saddr {g} ip daddr {p} numgen random mod 1000 < {n} counter drop comment "lost"'],
-                    ),
-                    "inp": (
-                        "input",
-                        [f'ip saddr {p} ip daddr {g} numgen random mod 1000 < {n} counter drop comment "lost"'],
-                    ),
-                },
-            )
+            ctx.platform.cut_region(table, self.region, "gateway", loss_percent=self.percent)
             at = time.time()
             slot = ctx.pending(FaultRecord(self.kind, target, at, False, {"mechanism": "nftables", "table": table}))
             healed = _hold(self.duration_s)
-            dropped = netfilter.counters(table).get("lost", 0)
+            dropped = sum(ctx.platform.cut_counters(table).values())
         finally:
-            netfilter.delete_table(table)
+            ctx.platform.heal_cut(table)
             ctx.book.clear(entry)
         ev = {"mechanism": "nftables numgen", "table": table, "dropped_packets": dropped, "percent": self.percent}
         return [

@@ -30,7 +30,7 @@ from resilience.faults.ledger import (
     UndoStep,
     UnknownStep,
 )
-from resilience.targets import Target, burner, faultproxy, netfilter
+from resilience.targets import ROLLOUT_ENDED, RolloutState, Target, burner, faultproxy, netfilter
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _undo_step(platform: Target | None, step: UndoStep) -> str:
             if platform is None:
                 return "rollout: the platform is down"
             state = platform.rollout()
-            if state.get("state") in ("none", "rolled-back", "aborted", "promoted"):
+            if state.get("state") in {RolloutState.NONE, *ROLLOUT_ENDED}:
                 return f"rollout already {state.get('state')}"
             platform.rollout("abort")
             return "rollout aborted"

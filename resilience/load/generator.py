@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 
 import zmq
+from pydantic import ValidationError
 
 from resilience.errors import LoadError
+from resilience.load import messages
 from resilience.load.spec import LoadSpec, rate_at
 from resilience.model import LoadSummary, Slice, merge_lag
 
@@ -47,7 +49,7 @@ class LoadGenerator:
         self._extra: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._hello = threading.Event()
-        self._end: dict[str, float] | None = None
+        self._end: messages.End | None = None
         self._stop_reading = threading.Event()
         self.started_at: float | None = None
         self.stopped_at: float | None = None
@@ -213,28 +215,31 @@ class LoadGenerator:
         while not self._stop_reading.is_set():
             if not poller.poll(100):
                 continue
-            msg = self._sock.recv_json()
-            assert isinstance(msg, dict)
-            kind = msg.get("type")
-            if kind == "hello":
-                self.started_at = float(msg["wall0"])
+            raw = self._sock.recv_json()
+            try:
+                msg = messages.parse(raw)
+            except ValidationError as exc:  # another version's generator, or a bug: say so, keep reading
+                log.error("the load generator sent a message this toolkit cannot read (%s): %.200s", exc, raw)
+                continue
+            if isinstance(msg, messages.Hello):
+                self.started_at = msg.wall0
                 self._hello.set()
-            elif kind == "slice":
+            elif isinstance(msg, messages.SliceDone):
                 sl = Slice(
-                    index=msg["index"],
-                    start=msg["start"],
-                    end=msg["end"],
-                    ok=msg["ok"],
-                    failed=msg["failed"],
-                    latency_hdr=msg["latency"].encode(),
-                    lag_hdr=msg["lag"].encode(),
-                    errors=msg["errors"],
+                    index=msg.index,
+                    start=msg.start,
+                    end=msg.end,
+                    ok=msg.ok,
+                    failed=msg.failed,
+                    latency_hdr=msg.latency.encode(),
+                    lag_hdr=msg.lag.encode(),
+                    errors=dict(msg.errors),
                     received_at=time.time(),  # when the toolkit held it: wall-clock time to detect
                 )
                 with self._lock:
                     self._slices.append(sl)
                     self._lock.notify_all()
-            elif kind == "end":
+            else:
                 with self._lock:
                     self._end = msg
                     self._lock.notify_all()
@@ -279,7 +284,7 @@ class LoadGenerator:
         for s in slices:
             for k, v in s.errors.items():
                 errors[k] = errors.get(k, 0) + v
-        end = self._end or {}
+        end = self._end
         return LoadSummary(
             requests=requests,
             failures=failures,
@@ -287,7 +292,7 @@ class LoadGenerator:
             target_rps=round(self._mean_rate(duration), 2),
             achieved_rps=round(requests / duration, 2) if duration else 0.0,
             schedule_lag_p99_ms=merge_lag(slices).percentile_ms(99),
-            generator_cpu_s=end.get("cpu_s"),
+            generator_cpu_s=end.cpu_s if end is not None else None,
             errors=errors,
         )
 

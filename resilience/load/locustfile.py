@@ -21,6 +21,7 @@ import zmq.green as zmq
 from locust import User, events, task
 from locust.exception import StopUser
 
+from resilience.load.messages import End, Hello
 from resilience.load.openloop import OpenLoop, Recorder
 
 if sys.argv[sys.argv.index("--kserve-protocol") + 1 :][:1] == ["grpc"] if "--kserve-protocol" in sys.argv else False:
@@ -84,7 +85,7 @@ class OpenLoopUser(User):
         self.recorder = Recorder(self.sock, opts.slice_s, opts.request_timeout)
         _state["user"] = self
         self.flusher = gevent.spawn(self._flush_loop)
-        self.sock.send_json({"type": "hello", "wall0": self.recorder.wall0})
+        self.sock.send_json(Hello(wall0=self.recorder.wall0).model_dump())
 
     def _flush_loop(self) -> None:
         while True:
@@ -133,12 +134,7 @@ class OpenLoopUser(User):
         rec.flush(force=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.sock.send_json(
-            {
-                "type": "end",
-                "sent": rec.sent,
-                "cpu_s": usage.ru_utime + usage.ru_stime,
-                "wall_s": time.time() - rec.wall0,
-            }
+            End(sent=rec.sent, cpu_s=usage.ru_utime + usage.ru_stime, wall_s=time.time() - rec.wall0).model_dump()
         )
         _state["done"] = True
         raise StopUser  # the schedule runs once per process

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import gevent
 import gevent.pool
 
+from resilience.load.messages import SliceDone
 from resilience.load.spec import rate_at
 from resilience.model import Histogram
 
@@ -90,17 +91,16 @@ class Recorder:
                 continue
             del self.slices[i]
             self.sink.send_json(
-                {
-                    "type": "slice",
-                    "index": i,
-                    "start": self.wall0 + i * self.slice_s,
-                    "end": self.wall0 + (i + 1) * self.slice_s,
-                    "ok": s.ok,
-                    "failed": s.failed + s.inflight,
-                    "errors": s.errors | ({"unfinished": s.inflight} if s.inflight else {}),
-                    "latency": s.latency.encode().decode(),
-                    "lag": s.lag.encode().decode(),
-                }
+                SliceDone(
+                    index=i,
+                    start=self.wall0 + i * self.slice_s,
+                    end=self.wall0 + (i + 1) * self.slice_s,
+                    ok=s.ok,
+                    failed=s.failed + s.inflight,
+                    errors=s.errors | ({"unfinished": s.inflight} if s.inflight else {}),
+                    latency=s.latency.encode().decode(),
+                    lag=s.lag.encode().decode(),
+                ).model_dump()
             )
 
 

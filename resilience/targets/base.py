@@ -3,8 +3,9 @@
 Faults import only this module's names (and `resilience.model`), never a concrete target. A new target (a
 Kubernetes cluster, say) implements `Target`: list its pods as `Pod` records, signal a pod's processes, read
 their states, route the gateway's traffic for a pod through a proxy, drive a rollout, control the cameras,
-read a pipeline stage's metrics, and describe its network (regions in namespaces or not). `LocalPlatform`
-(local.py) is the reference platform's implementation.
+read a pipeline stage's metrics, and cut, thin or throttle a region's network (`cut_region`, `shape_link`:
+the fault says what, the target knows how, e.g. nftables and tc for regions in network namespaces in
+`regionnet.py`). `LocalPlatform` (local.py) is the reference platform's implementation.
 """
 
 from __future__ import annotations
@@ -96,6 +97,51 @@ class Pod:
         return f"pod {self.name} (role={self.role}, region={self.region})"
 
 
+@dataclass(frozen=True, slots=True)
+class RegionLink:
+    """A region's own network: its namespace, the veth pair to the host and the addresses on each side."""
+
+    region: str
+    netns: str
+    cidr: str
+    gateway_ip: str
+    """The gateway's source address towards the region (what a partition cuts)."""
+    control_ip: str
+    """The supervisor's probes' source address ("the kubelet": a partition spares it)."""
+    pod_ip: str
+    host_dev: str
+    ns_dev: str
+
+    @classmethod
+    def from_json(cls, region: str, d: dict[str, Any]) -> RegionLink:
+        return cls(
+            region=region,
+            netns=str(d["netns"]),
+            cidr=str(d["cidr"]),
+            gateway_ip=str(d["gateway_ip"]),
+            control_ip=str(d["control_ip"]),
+            pod_ip=str(d["pod_ip"]),
+            host_dev=str(d["host_dev"]),
+            ns_dev=str(d["ns_dev"]),
+        )
+
+    @property
+    def ends(self) -> list[tuple[str, str | None]]:
+        """Both ends of the veth as (device, namespace or None for the host)."""
+        return [(self.host_dev, None), (self.ns_dev, self.netns)]
+
+
+@dataclass(frozen=True, slots=True)
+class TbfStats:
+    """One tbf qdisc's counters, as `tc -s qdisc show` prints them (cumulative since it was added)."""
+
+    rate_bps: float | None
+    sent_bytes: int
+    sent_packets: int
+    dropped: int
+    overlimits: int
+
+
 class Target(Protocol):
     """What faults (and the run around them) need from a platform: no more. Every method answers from the
     platform, now."""
@@ -111,9 +157,42 @@ class Target(Protocol):
         """Where this run keeps the target's fault ledger and scratch files."""
         ...
 
-    @property
-    def network(self) -> dict[str, Any]:
-        """`mode` (`netns` or `loopback`) and, with namespaces, each region's addresses and devices."""
+    def region_link(self, region: str) -> RegionLink | None:
+        """The region's own network, or None when the platform's regions share one (loopback, say)."""
+        ...
+
+    def packet_faults_unavailable(self) -> str | None:
+        """None when packets between the gateway and a region can be dropped or throttled here, else why not."""
+        ...
+
+    def cut_region(self, table: str, region: str, direction: str, loss_percent: float | None = None) -> None:
+        """Drop packets of region `region` in `direction` (`gateway`, `regions`, `full`), all of them or
+        `loss_percent`% at random, with a packet filter named `table` (one per fault; undone by `heal_cut`)."""
+        ...
+
+    def cut_counters(self, table: str) -> dict[str, int]:
+        """Packets the cut `table` dropped so far, per path (`gateway->region`, `region->b`, ...)."""
+        ...
+
+    def heal_cut(self, table: str) -> bool:
+        """Remove the cut; False when it was already gone."""
+        ...
+
+    def connect_outcome(self, region: str, port: int, source: str, timeout_s: float = 0.5) -> str:
+        """`connected`, `timeout` or `refused`: a TCP connection to the region's pods on `port` from `source`
+        (`gateway`, `control` for the platform's own probes, or another region's name), now."""
+        ...
+
+    def shape_link(self, region: str, rate: str) -> None:
+        """Limit the link between the gateway and the region to `rate` (tc syntax, `1mbit`) each way."""
+        ...
+
+    def link_stats(self, region: str) -> dict[str, TbfStats | None]:
+        """Each end of the region's link: its shaper's counters, or None where it has none."""
+        ...
+
+    def unshape_link(self, region: str) -> list[str]:
+        """Remove the limit; the ends where it is still on (empty when it is gone)."""
         ...
 
     def status(self) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+from reference_platform.contracts import GATEWAY_SOCKET, SHM_PREFIX, WORKSPACE_PREFIX
+from reference_platform.contracts import PLATFORM_ID_ENV as PLATFORM_ID_ENV
 from resilience.errors import PlatformError, UsageError
 from resilience.targets import netfilter
 from resilience.targets.local import STATE_FILE, LocalPlatform
 
 log = logging.getLogger(__name__)
-
-PLATFORM_ID_ENV = "RESILIENCE_PLATFORM_ID"
 
 
 def recorded(state_dir: Path) -> LocalPlatform | None:
@@ -148,15 +148,15 @@ def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
     platform_id = state.get("platform_id")
     swept = sweep(str(platform_id)) if platform_id else []
     if platform_id:  # replica workspaces of a supervisor that died before cleaning up (see reference_platform.pods)
-        shutil.rmtree(Path(tempfile.gettempdir()) / f"rsw-{str(platform_id)[:12]}", ignore_errors=True)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"{WORKSPACE_PREFIX}{str(platform_id)[:12]}", ignore_errors=True)
     for pid in swept:  # and the python-backend segments of its tritonservers, named rsw<pid>_ by the replica
-        for segment in Path("/dev/shm").glob(f"rsw{pid}_*"):
+        for segment in Path("/dev/shm").glob(f"{SHM_PREFIX}{pid}_*"):
             segment.unlink(missing_ok=True)
     network = state.get("network")
     if isinstance(network, dict):  # namespaces of a supervisor that died before cleaning up
         netfilter.delete_namespaces([r["netns"] for r in network.get("regions", {}).values()])
     path.unlink(missing_ok=True)
-    (state_dir / "haproxy.sock").unlink(missing_ok=True)
+    (state_dir / GATEWAY_SOCKET).unlink(missing_ok=True)
     return swept
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import httpx
 
-from resilience.errors import PlatformError, UsageError
-from resilience.targets.base import Pod
+from reference_platform.contracts import STATE_FILE as STATE_FILE
+from resilience.errors import FaultError, PlatformError, UsageError
+from resilience.targets import netfilter, regionnet
+from resilience.targets.base import Pod, RegionLink, TbfStats
 
 log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "RESILIENCE_STATE_DIR"
-STATE_FILE = "platform.json"
 
 
 def default_state_dir() -> Path:
@@ -74,11 +75,48 @@ class LocalPlatform:
     def _post(self, path: str, body: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
         return _json_request(self.control_url + path, body, timeout_s, "the platform supervisor", path, PlatformError)
 
-    @property
-    def network(self) -> dict[str, Any]:
-        """`mode` (`netns` or `loopback`) and, with namespaces, each region's addresses and devices."""
-        network: dict[str, Any] = self.state.get("network") or {"mode": "loopback", "regions": {}}
-        return network
+    def _links(self) -> dict[str, RegionLink]:
+        """Each region's network namespace, addresses and veth (none when the regions share loopback)."""
+        regions: dict[str, Any] = (self.state.get("network") or {}).get("regions") or {}
+        return {name: RegionLink.from_json(name, d) for name, d in regions.items()}
+
+    def region_link(self, region: str) -> RegionLink | None:
+        return self._links().get(region)
+
+    def packet_faults_unavailable(self) -> str | None:
+        if not self._links():
+            return "the platform's regions share the loopback network (start it with `platform up --netns`, as root)"
+        return netfilter.available()
+
+    def _link(self, region: str) -> RegionLink:
+        link = self.region_link(region)
+        if link is None:
+            raise FaultError(f"region {region!r} has no network namespace of its own on this platform")
+        return link
+
+    def cut_region(self, table: str, region: str, direction: str, loss_percent: float | None = None) -> None:
+        link = self._link(region)
+        others = [o for name, o in self._links().items() if name != region]
+        netfilter.apply_table(table, regionnet.cut_rules(link, others, direction, loss_percent))
+
+    def cut_counters(self, table: str) -> dict[str, int]:
+        return netfilter.counters(table)
+
+    def heal_cut(self, table: str) -> bool:
+        return netfilter.delete_table(table)
+
+    def connect_outcome(self, region: str, port: int, source: str, timeout_s: float = 0.5) -> str:
+        others = {name: o for name, o in self._links().items() if name != region}
+        return regionnet.connect_from(self._link(region), port, source, others, timeout_s)
+
+    def shape_link(self, region: str, rate: str) -> None:
+        regionnet.shape(self._link(region), rate)
+
+    def link_stats(self, region: str) -> dict[str, TbfStats | None]:
+        return regionnet.link_stats(self._link(region))
+
+    def unshape_link(self, region: str) -> list[str]:
+        return regionnet.unshape(self._link(region))
 
     def route_pod(self, name: str, via: tuple[str, int, int] | None) -> dict[str, Any]:
         """Send the gateway's traffic for pod `name` through (host, http port, grpc port), or direct again."""

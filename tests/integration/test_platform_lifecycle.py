@@ -133,3 +133,25 @@ def test_capacity_is_measured_through_the_gateway_and_shown_in_status(platform: 
     assert "did not hold p99 <= 0.001 ms even at 50 req/s" in after.stdout, after.stdout
     bad = platform.cli("platform", "capacity", "--slo", "nope", "--catalogue", str(catalogue))
     assert bad.returncode == 2 and "not a latency SLO" in bad.stderr, bad.stderr
+
+
+def test_the_pod_list_answers_without_asking_a_frozen_replica(platform: Platform) -> None:
+    """Fault verification polls `/pods` every 50 ms: it must not wait on a replica's metrics (`/status` does)."""
+    import httpx
+
+    victim = next(p for p in platform.pods() if p["role"] == "inference" and p["ready"])
+    url = platform.state["control_url"]
+    os.killpg(victim["pid"], signal.SIGSTOP)  # its /metrics no longer answers: a scrape waits out its 0.5 s timeout
+    try:
+        started = time.monotonic()
+        pods = httpx.get(url + "/pods", timeout=5).json()
+        pods_s = time.monotonic() - started
+        started = time.monotonic()
+        httpx.get(url + "/status", timeout=5).raise_for_status()
+        status_s = time.monotonic() - started
+    finally:
+        os.killpg(victim["pid"], signal.SIGCONT)
+    assert victim["name"] in [p["name"] for p in pods]
+    assert all("server_p99_ms" not in p for p in pods)
+    assert status_s >= 0.5  # the scrape of the frozen replica timed out...
+    assert pods_s < status_s / 2, (pods_s, status_s)  # ...and the pod list did not wait for it

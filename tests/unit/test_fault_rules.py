@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from resilience.faults import FaultContext, PodKill, Selector
-from resilience.faults.bandwidth import TbfStats, judge_shaping, parse_tbf
+from resilience.faults.bandwidth import judge_shaping
 from resilience.faults.compute import UTILIZATION_TOLERANCE, judge_burn
 from resilience.faults.pod import judge_exit
 from resilience.targets import LocalPlatform, Pod, PodExit
+from resilience.targets.base import TbfStats
+from resilience.targets.regionnet import parse_tbf
 
 # --- pod kill -------------------------------------------------------------------------------------
 
