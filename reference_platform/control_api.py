@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import generate_latest
 
-from reference_platform.contracts import RolloutState
+from reference_platform.contracts import PodRecord, RolloutState
 from reference_platform.httpjson import QuietJSONHandler
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ class ControlPlane(Protocol):
 
     def status(self) -> dict[str, object]: ...
 
-    def pod_list(self) -> list[dict[str, Any]]: ...
+    def pod_list(self) -> list[PodRecord]:
+        """Every pod, as `GET /pods` serves it."""
+        ...
 
     def start_rollout(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -71,7 +73,7 @@ def handler(sup: ControlPlane) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(body).encode())
                 return
             if self.path == "/pods":
-                self._send(200, json.dumps(sup.pod_list()).encode())
+                self._send(200, json.dumps([p.model_dump(mode="json") for p in sup.pod_list()]).encode())
             elif self.path == "/status":
                 self._send(200, json.dumps(sup.status()).encode())
             elif self.path == "/metrics":

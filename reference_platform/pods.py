@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_platform.contracts import PLATFORM_ID_ENV as PLATFORM_ID_ENV
-from reference_platform.contracts import SHM_PREFIX, WORKSPACE_PREFIX
+from reference_platform.contracts import SHM_PREFIX, WORKSPACE_PREFIX, PodExitRecord, PodRecord
 from reference_platform.netns import RegionNet, exec_prefix
 
 log = logging.getLogger(__name__)
@@ -93,14 +93,14 @@ class ExitRecord:
     def signal_name(self) -> str | None:
         return signal.Signals(-self.returncode).name if self.returncode < 0 else None
 
+    def record(self) -> PodExitRecord:
+        """The exit as the control API serves it (a pod's `last_exit`)."""
+        return PodExitRecord(
+            pid=self.pid, returncode=self.returncode, signal=self.signal_name, at=self.at, reason=self.reason
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "pid": self.pid,
-            "returncode": self.returncode,
-            "signal": self.signal_name,
-            "at": self.at,
-            "reason": self.reason,
-        }
+        return self.record().model_dump(mode="json")
 
 
 @dataclass(slots=True)
@@ -216,28 +216,32 @@ class ReplicaPod:
         self.started_at, self.ready_at, self.ready = time.time(), None, False
         self.warm_starts += 1
 
+    def record(self) -> PodRecord:
+        """The pod as the control API serves it (an item of `GET /pods`): read from this object only."""
+        return PodRecord(
+            name=self.name,
+            role=self.role,
+            region=self.region,
+            pid=self.pid,
+            ready=self.ready,
+            started_at=self.started_at,
+            ready_at=self.ready_at,
+            restarts=self.restarts,
+            warm_starts=self.warm_starts,
+            crash_loop=self.crash_loop,
+            incarnation=self.incarnation,
+            model_version=self.model_version if self.role == "inference" else None,
+            variant=self.variant,
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            metrics_port=self.metrics_port,
+            host=self.host,
+            netns=self.net.netns if self.net else None,
+            last_exit=self.last_exit.record() if self.last_exit else None,
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "role": self.role,
-            "region": self.region,
-            "pid": self.pid,
-            "ready": self.ready,
-            "started_at": self.started_at,
-            "ready_at": self.ready_at,
-            "restarts": self.restarts,
-            "warm_starts": self.warm_starts,
-            "crash_loop": self.crash_loop,
-            "incarnation": self.incarnation,
-            "model_version": self.model_version if self.role == "inference" else None,
-            "variant": self.variant,
-            "http_port": self.http_port,
-            "grpc_port": self.grpc_port,
-            "metrics_port": self.metrics_port,
-            "host": self.host,
-            "netns": self.net.netns if self.net else None,
-            "last_exit": self.last_exit.to_json() if self.last_exit else None,
-        }
+        return self.record().model_dump(mode="json")
 
 
 @dataclass(slots=True)

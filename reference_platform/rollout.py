@@ -2,12 +2,9 @@
 
 `start` brings up one canary pod per region serving the new model version, waits for it to be ready,
 and gives it `weight` percent of its region's traffic (HAProxy server weights). Every second the
-controller compares the canary with the stable replicas of its region from HAProxy's counters:
-
-- failure ratio: (5xx + response errors + connection errors + retries/redispatches away from it) /
-  requests sent to it; above `max_error_ratio` -> roll back;
-- latency: HAProxy's average response time of the last 1,024 requests; above `max_latency_ratio` x
-  the stable replicas' (and above 5 ms) -> roll back.
+controller compares the canary with the stable replicas of its region from HAProxy's counters: failure
+ratio and latency, judged against the `CanaryPolicy` by `reference_platform.rollout_analysis` (pure
+functions; this module drives the pods, the gateway and the rollout's state).
 
 Rolling back sets the canary's weight to 0, takes it out of the gateway and stops it. Promoting
 restarts the stable pods one at a time on the new version (a rolling update), then retires the canary.
@@ -24,27 +21,35 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from reference_platform.contracts import RolloutState as State
 from reference_platform.gateway import STABLE_WEIGHT
+from reference_platform.rollout_analysis import (
+    FAILURE_FIELDS,
+    CanaryPolicy,
+    Observation,
+    canary_verdict,
+    counters,
+    failures_since,
+    green_verdict,
+    observe_canary,
+    shadow_summary,
+)
 
 if TYPE_CHECKING:
     from reference_platform.fleet import Fleet
     from reference_platform.gateway import RuntimeAPI
     from reference_platform.pods import ReplicaPod
 
+__all__ = [
+    "FAILURE_FIELDS",
+    "BlueGreenController",
+    "CanaryController",
+    "CanaryPolicy",
+    "RolloutController",
+    "RolloutState",
+    "ShadowController",
+    "canary_weight",
+]
+
 log = logging.getLogger("reference_platform.rollout")
-
-FAILURE_FIELDS = ("hrsp_5xx", "eresp", "econ", "wretr", "wredis")
-
-
-@dataclass
-class CanaryPolicy:
-    version: int
-    weight: int = 10
-    """Percent of each region's traffic for the canary (1-50)."""
-    max_error_ratio: float = 0.01
-    max_latency_ratio: float = 2.0
-    min_requests: int = 20
-    """No decision before the canary has served this many requests."""
-    ready_timeout_s: float = 60.0
 
 
 @dataclass
@@ -113,7 +118,7 @@ class CanaryController:
                     self._roll_back(f"canary not ready within {self.policy.ready_timeout_s:.0f} s")
                     return
             stats = self.gateway.server_stats()
-            self._baseline = {p.name: self._counters(stats.get(p.name, {})) for p in self.canaries}
+            self._baseline = {p.name: counters(stats.get(p.name, {})) for p in self.canaries}
             for pod in self.canaries:
                 stable = sum(1 for p in self.fleet.pods if p.region == pod.region and p.variant == "stable")
                 self.gateway.set_weight(pod.region, pod.name, canary_weight(self.policy.weight, stable))
@@ -128,45 +133,15 @@ class CanaryController:
             log.exception("canary controller failed")
             self._roll_back(f"controller error: {exc}")
 
-    @staticmethod
-    def _counters(row: dict[str, str]) -> dict[str, int]:
-        return {k: int(row.get(k) or 0) for k in ("stot", *FAILURE_FIELDS)}
-
     def _analyse(self) -> str | None:
         stats = self.gateway.server_stats()
         for pod in self.canaries:
-            now, base = self._counters(stats.get(pod.name, {})), self._baseline.get(pod.name, {})
-            requests = now["stot"] - base.get("stot", 0)
-            failures = sum(now[k] - base.get(k, 0) for k in FAILURE_FIELDS)
-            stable_rt = [
-                int(stats[p.name].get("rtime") or 0)
-                for p in self.fleet.pods
-                if p.region == pod.region and p.variant == "stable" and p.name in stats
-            ]
-            stable_rtime = sum(stable_rt) / len(stable_rt) if stable_rt else 0.0
-            rtime = float(stats.get(pod.name, {}).get("rtime") or 0)
-            ratio = failures / requests if requests else 0.0
-            self.rollout.canary[pod.name] = {
-                "requests": requests,
-                "failures": failures,
-                "failure_ratio": ratio,
-                "rtime_ms": rtime,
-                "stable_rtime_ms": stable_rtime,
-            }
-            if not pod.ready:
-                return f"canary {pod.name} is not ready"
-            if requests < self.policy.min_requests:
-                continue
-            if ratio > self.policy.max_error_ratio:
-                return (
-                    f"canary {pod.name} failure ratio {ratio:.3f} > {self.policy.max_error_ratio:.3f} "
-                    f"({failures} of {requests} requests)"
-                )
-            if rtime > 5 and stable_rtime and rtime > self.policy.max_latency_ratio * stable_rtime:
-                return (
-                    f"canary {pod.name} latency {rtime:.0f} ms > {self.policy.max_latency_ratio:g} x stable "
-                    f"{stable_rtime:.1f} ms"
-                )
+            stable = [p.name for p in self.fleet.pods if p.region == pod.region and p.variant == "stable"]
+            seen = observe_canary(stats, pod.name, self._baseline.get(pod.name, {}), stable)
+            self.rollout.canary[pod.name] = seen.to_json()
+            verdict = canary_verdict(pod.name, pod.ready, seen, self.policy)
+            if verdict:
+                return verdict
         return None
 
     def _retire_canaries(self) -> None:
@@ -261,7 +236,7 @@ class BlueGreenController:
             self._switch(to=self.green, away=self.blue)
             self._state(State.SWITCHED)
             log.info("blue-green: switched to v%d", self.policy.version)
-            base = {p.name: CanaryController._counters(before.get(p.name, {})) for p in self.green}
+            base = {p.name: counters(before.get(p.name, {})) for p in self.green}
             ends = time.time() + self.analysis_s
             while time.time() < ends and not self.stop.wait(1.0):
                 reason = self._judge(base, sum(blue_rtime) / len(blue_rtime) if blue_rtime else 0.0)
@@ -281,32 +256,15 @@ class BlueGreenController:
         requests = failures = 0
         rtimes = []
         for pod in self.green:
-            now = CanaryController._counters(stats.get(pod.name, {}))
+            now = counters(stats.get(pod.name, {}))
             requests += now["stot"] - base[pod.name]["stot"]
-            failures += sum(now[k] - base[pod.name][k] for k in FAILURE_FIELDS)
+            failures += failures_since(now, base[pod.name])
             rtimes.append(float(stats.get(pod.name, {}).get("rtime") or 0))
             if not pod.ready:
                 return f"green {pod.name} is not ready"
-        rtime = sum(rtimes) / len(rtimes) if rtimes else 0.0
-        self.rollout.canary = {
-            "green": {
-                "requests": requests,
-                "failures": failures,
-                "failure_ratio": failures / requests if requests else 0.0,
-                "rtime_ms": rtime,
-                "stable_rtime_ms": blue_rtime,
-            }
-        }
-        if requests >= self.policy.min_requests and failures / requests > self.policy.max_error_ratio:
-            return f"green failure ratio {failures / requests:.3f} > {self.policy.max_error_ratio:.3f}"
-        if (
-            requests >= self.policy.min_requests
-            and rtime > 5
-            and blue_rtime
-            and rtime > self.policy.max_latency_ratio * blue_rtime
-        ):
-            return f"green latency {rtime:.0f} ms > {self.policy.max_latency_ratio:g} x blue {blue_rtime:.1f} ms"
-        return None
+        seen = Observation(requests, failures, sum(rtimes) / len(rtimes) if rtimes else 0.0, blue_rtime)
+        self.rollout.canary = {"green": seen.to_json()}
+        return green_verdict(seen, self.policy)
 
     def _switch(self, to: list[ReplicaPod], away: list[ReplicaPod]) -> None:
         for pod in to:
@@ -393,22 +351,7 @@ class ShadowController:
     def _observed(self) -> dict[str, float]:
         import httpx
 
-        text = httpx.get(self.preprocess_url + "/metrics", timeout=5).text
-        values = {
-            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("pipeline_shadow_")
-        }
-        requests = values.get("pipeline_shadow_requests_total", 0.0)
-        return {
-            "requests": requests,
-            "errors": values.get("pipeline_shadow_errors_total", 0.0),
-            "dropped": values.get("pipeline_shadow_dropped_total", 0.0),
-            # agreements are counted before requests: one in flight may show as agreements = requests + 1
-            "agreement_ratio": min(1.0, values.get("pipeline_shadow_agreements_total", 0.0) / requests)
-            if requests
-            else 0.0,
-        }
+        return shadow_summary(httpx.get(self.preprocess_url + "/metrics", timeout=5).text)
 
     def _end(self, state: State, reason: str = "") -> None:
         try:

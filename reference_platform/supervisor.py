@@ -1,11 +1,12 @@
 """The supervisor: starts the gateway and the replica pods, probes them, restarts what dies.
 
 Run by `resilience platform up` as a detached process: `python -m reference_platform.supervisor
---state-dir DIR [--config FILE] [--replicas N]`. It writes `DIR/platform.json` (the endpoints) once
-everything is ready, and serves a small JSON control API on loopback:
+--state-dir DIR [--config FILE] [--replicas N]`. It writes `DIR/platform.json` (the endpoints: a
+`contracts.PlatformState`, see `statefile`) once everything is ready, and serves a small JSON control API
+on loopback (the pods it makes are laid out in `topology`):
 
-- `GET /pods`     every pod: pid, ready, restarts, last exit (pid, signal, time, reason)
-- `GET /status`   platform endpoints and pods
+- `GET /pods`     every pod (`contracts.PodRecord`): pid, ready, restarts, last exit (pid, signal, time, reason)
+- `GET /status`   platform endpoints and pods (`contracts.StatusPodRecord`: with each ready replica's p99)
 - `GET /metrics`  Prometheus text: restarts by reason, readiness, probe failures
 - `POST /shutdown` stop everything and exit
 
@@ -16,8 +17,8 @@ Liveness is a real inference (a replica whose backend stub died still answers /v
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -30,22 +31,23 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from reference_platform import gateway, netns, probes
+from reference_platform import gateway, netns, probes, statefile, topology
 from reference_platform.autoscaler import Autoscaler
 from reference_platform.config import ConfigError, PlatformConfig, load_config
-from reference_platform.contracts import GATEWAY_SOCKET, ROLLOUT_ACTIVE, STATE_FILE
+from reference_platform.contracts import (
+    GATEWAY_SOCKET,
+    ROLLOUT_ACTIVE,
+    STATE_FILE,
+    PlatformShape,
+    PlatformState,
+    PodRecord,
+    StatusPodRecord,
+)
 from reference_platform.control_api import handler
 from reference_platform.controller import PodController, PodMetrics
 from reference_platform.model import MODEL_NAME
 from reference_platform.model.repository import ModelRepository
-from reference_platform.pods import (
-    Launcher,
-    ReplicaPod,
-    child_env,
-    clean_workspace,
-    stop_group,
-    work_root,
-)
+from reference_platform.pods import Launcher, ReplicaPod, child_env, clean_workspace, stop_group, work_root
 from reference_platform.resources import PodResources
 from reference_platform.rollout import (
     BlueGreenController,
@@ -75,41 +77,25 @@ class Supervisor:
         self.lock = threading.Lock()
         self.started_at = time.time()
         self.repository = config.serving.repository
-        s = config.serving
-        serving_args = [
-            "--max-batch-size",
-            str(s.max_batch_size),
-            "--queue-delay-us",
-            str(s.queue_delay_us),
-            *([] if s.dynamic_batching else ["--no-dynamic-batching"]),
-            "--threads",
-            str(s.threads),
-        ]
-        self.launcher = Launcher(self.work_dir, self.log_dir, self.platform_id, serving_args, self.repository)
+        self.launcher = Launcher(
+            self.work_dir, self.log_dir, self.platform_id, topology.serving_args(config.serving), self.repository
+        )
         self.gateway_api = gateway.RuntimeAPI(self.socket_path, tuple(config.regions))
         self.probe_body = probes.probe_body()
-        self.pods = [
-            self.launcher.replica(
-                f"{region}-{i}",
-                region,
-                model_version=config.serving.model_version,
-            )
-            for region in config.regions
-            for i in range(config.replicas)
-        ]
-        extra = config.autoscaler.max_replicas - config.replicas if config.autoscaler.enabled else 0
-        self.scale_slots = [
-            self.launcher.replica(
-                f"{region}-{i}",
-                region,
-                model_version=config.serving.model_version,
-                retired=True,
-            )
-            for region in config.regions
-            for i in range(config.replicas, config.replicas + extra)
-        ]
+        self.gateway_http = config.gateway_http_port or self.launcher.port()
+        self.layout = topology.plan(config, self.launcher, self.gateway_http)
+        # the pods running now (the Fleet's): the autoscaler and the rollouts add slots to it and remove them
+        self.pods = list(self.layout.pods)
+        self.stage_urls = self.layout.stage_urls
+        self.gateway_grpc = config.gateway_grpc_port or self.launcher.port()
+        self.gateway_stats = self.launcher.port()
+        self.threads: dict[str, threading.Thread] = {}
+        self.rollout: RolloutController | None = None
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self.registry = CollectorRegistry()
+        self.registry.register(PodResources(lambda: list(self.pods)))
         self.autoscaler = (
-            Autoscaler(self, self.gateway_api, config.autoscaler, self.scale_slots, self.stopping)
+            Autoscaler(self, self.gateway_api, config.autoscaler, self.layout.scale_slots, self.stopping)
             if config.autoscaler.enabled
             else None
         )
@@ -125,110 +111,17 @@ class Supervisor:
             if config.serving.warm_spares
             else None
         )
-        self.initial_pods = [p for p in self.pods if p.role == "inference"]
-        self.shadow_slot = self.launcher.replica(
-            "shadow",
-            config.regions[0],
-            variant="shadow",
-            retired=True,
-        )
-        # blue-green: a second set of stable slots; a deployment fills whichever set is not serving
-        self.green_slots = [
-            self.launcher.replica(
-                f"{p.name}-next",
-                p.region,
-                retired=True,
-            )
-            for p in self.pods
-        ]
-        self.canary_slots = [
-            self.launcher.replica(
-                f"{region}-canary",
-                region,
-                variant="canary",
-                retired=True,
-            )
-            for region in config.regions
-        ]
-        self.gateway_http = config.gateway_http_port or self.launcher.port()
-        self.stage_urls: dict[str, str] = {}
-        if config.pipeline.enabled:
-            self.pods += self._pipeline_pods()
-        self.threads: dict[str, threading.Thread] = {}
-        self.rollout: RolloutController | None = None
-        self.gateway_grpc = config.gateway_grpc_port or self.launcher.port()
-        self.gateway_stats = self.launcher.port()
-        self.haproxy: subprocess.Popen[bytes] | None = None
-        self.registry = CollectorRegistry()
-        restarts = Counter(
-            "supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=self.registry
-        )
-        ready = Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=self.registry)
-        self.registry.register(PodResources(lambda: list(self.pods)))
-        probe_failures = Counter("supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=self.registry)
         self.controller = PodController(
             launcher=self.launcher,
             gateway=self.gateway_api,
             probing=config.probes,
             backoff=config.backoff,
             probe_body=self.probe_body,
-            metrics=PodMetrics(restarts, ready, probe_failures),
+            metrics=pod_metrics(self.registry),
             lock=self.lock,
             stopping=self.stopping,
             take_spare=self.spares.take if self.spares is not None else None,
         )
-
-    def _pipeline_pods(self) -> list[ReplicaPod]:
-        """cameras -> preprocess -> sink, each a pod probed on its /healthz."""
-        pc = self.config.pipeline
-        frames, results = self.launcher.port(), self.launcher.port()
-        ports = {stage: self.launcher.port() for stage in ("cameras", "preprocess", "sink")}
-        self.stage_urls = {stage: f"http://127.0.0.1:{port}" for stage, port in ports.items()}
-        commands = {
-            "sink": [
-                "sink",
-                "--in-port",
-                str(results),
-                "--reference",
-                str(pc.drift_reference),
-                "--window",
-                str(pc.drift_window),
-            ],
-            "preprocess": [
-                "preprocess",
-                "--in-port",
-                str(frames),
-                "--out",
-                f"tcp://127.0.0.1:{results}",
-                "--gateway",
-                f"127.0.0.1:{self.gateway_http}",
-                "--workers",
-                str(pc.workers),
-            ],
-            "cameras": [
-                "cameras",
-                "--out",
-                f"tcp://127.0.0.1:{frames}",
-                "--cameras",
-                str(pc.cameras),
-                "--fps",
-                str(pc.fps),
-                "--defect-rate",
-                str(pc.defect_rate),
-            ],
-        }
-        return [
-            ReplicaPod(
-                name=stage,
-                region=self.config.regions[0],
-                http_port=0,
-                grpc_port=0,
-                metrics_port=ports[stage],
-                role=stage,
-                command=[*commands[stage], "--port", str(ports[stage])],
-            )
-            for stage in ("sink", "preprocess", "cameras")
-        ]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start_gateway(self) -> None:
@@ -239,20 +132,7 @@ class Supervisor:
                 grpc_port=self.gateway_grpc,
                 stats_port=self.gateway_stats,
                 socket_path=self.socket_path,
-                backends=[
-                    gateway.Backend(
-                        p.name,
-                        p.region,
-                        p.http_port,
-                        p.grpc_port,
-                        host=p.host,
-                        source=p.net.gateway_ip if p.net else None,
-                        canary=p.variant == "canary",
-                        disabled=p in self.scale_slots or p in self.green_slots,
-                    )
-                    for p in self.pods + self.scale_slots + self.green_slots + self.canary_slots
-                    if p.role == "inference"
-                ],
+                backends=self.layout.backends(),
                 regions=self.config.regions,
             )
         )
@@ -280,34 +160,7 @@ class Supervisor:
             self.autoscaler.start()
         if self.spares is not None:
             self.spares.start()
-        state = {
-            "supervisor_pid": _os_getpid(),
-            "platform_id": self.platform_id,
-            "control_url": f"http://127.0.0.1:{server.server_address[1]}",
-            "gateway": {
-                "http": f"127.0.0.1:{self.gateway_http}",
-                "grpc": f"127.0.0.1:{self.gateway_grpc}",
-                "metrics": f"http://127.0.0.1:{self.gateway_stats}/metrics",
-            },
-            "model": MODEL_NAME,
-            "pipeline": self.stage_urls,
-            "network": {
-                "mode": "netns" if self.launcher.networks else "loopback",
-                "regions": {r: n.to_json() for r, n in self.launcher.networks.items()},
-            },
-            "state_dir": str(self.state_dir),
-            "started_at": self.started_at,
-            # what `platform up` asked for: a second `up` with a different shape is refused, not ignored
-            "shape": {
-                "regions": len(self.config.regions),
-                "replicas": self.config.replicas,
-                "pipeline": bool(self.stage_urls),
-                "netns": bool(self.launcher.networks),
-            },
-        }
-        tmp = self.state_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_dir / STATE_FILE)
+        statefile.write(self.state_dir, self.state(server.server_address[1]))
         while not self.stopping.wait(2.0):
             if not (self.state_dir / STATE_FILE).exists():  # nobody can reach or stop this platform any more
                 log.error("%s was removed: stopping the platform", self.state_dir / STATE_FILE)
@@ -321,6 +174,26 @@ class Supervisor:
             self.spares.stop_all()
         self.shutdown_all()
         server.shutdown()
+
+    def state(self, control_port: int) -> PlatformState:
+        """What the state file records once every pod was started and the control API listens on `control_port`."""
+        return PlatformState(
+            supervisor_pid=os.getpid(),
+            platform_id=self.platform_id,
+            control_url=f"http://127.0.0.1:{control_port}",
+            gateway=statefile.gateway_endpoints(self.gateway_http, self.gateway_grpc, self.gateway_stats),
+            model=MODEL_NAME,
+            pipeline=self.stage_urls,
+            network=statefile.network_state(self.launcher.networks),
+            state_dir=str(self.state_dir),
+            started_at=self.started_at,
+            shape=PlatformShape(
+                regions=len(self.config.regions),
+                replicas=self.config.replicas,
+                pipeline=bool(self.stage_urls),
+                netns=bool(self.launcher.networks),
+            ),
+        )
 
     def shutdown_all(self) -> None:
         """Stop every pod at once (SIGTERM, grace, then SIGKILL of the group), then the gateway."""
@@ -401,14 +274,14 @@ class Supervisor:
                 raise ValueError("blue-green needs a fixed replica count: turn the autoscaler off")
             # green boots in whichever stable set is idle: the spare slots, or the first pods after a switch
             rollout: RolloutController = BlueGreenController(
-                self, self.gateway_api, policy, self.green_slots + self.initial_pods
+                self, self.gateway_api, policy, self.layout.green_slots + self.layout.replicas
             )
         elif strategy == "canary":
-            rollout = CanaryController(self, self.gateway_api, policy, self.canary_slots)
+            rollout = CanaryController(self, self.gateway_api, policy, self.layout.canary_slots)
         elif strategy == "shadow":
             if "preprocess" not in self.stage_urls:
                 raise ValueError("shadow mirrors the pipeline's frames: start the platform with --pipeline")
-            rollout = ShadowController(self, policy, self.shadow_slot, self.stage_urls["preprocess"])
+            rollout = ShadowController(self, policy, self.layout.shadow_slot, self.stage_urls["preprocess"])
         else:
             raise ValueError(f"strategy: {strategy!r} is not one of canary, blue-green, shadow")
         self.rollout = rollout
@@ -434,19 +307,23 @@ class Supervisor:
         """The model repository the replicas serve from (rollouts pick their versions here)."""
         return ModelRepository(self.repository) if self.repository else ModelRepository()
 
-    def pod_list(self) -> list[dict[str, Any]]:
+    def pod_list(self) -> list[PodRecord]:
         """Every pod as the supervisor knows it, at once: no replica is asked anything (fault verification polls
         this every 50 ms; a replica busy under a fault must not slow the answer down)."""
         with self.lock:
-            return [p.to_json() for p in self.pods]
+            return [p.record() for p in self.pods]
 
     def status(self) -> dict[str, object]:
         with self.lock:
             objs = list(self.pods)
-            pods = [p.to_json() for p in objs]
-        for obj, pod in zip(objs, pods, strict=True):
-            if obj.role == "inference" and obj.ready:
-                pod["server_p99_ms"] = probes.triton_p99_ms(obj)  # reads the replica's /metrics
+            records = [p.record() for p in objs]
+        pods = [
+            # a ready replica's p99 is read from its /metrics (slow under a fault: hence not in pod_list)
+            StatusPodRecord(**dict(rec), server_p99_ms=probes.triton_p99_ms(obj))
+            if obj.role == "inference" and obj.ready
+            else StatusPodRecord(**dict(rec))
+            for obj, rec in zip(objs, records, strict=True)
+        ]
         return {
             "autoscaler": self.autoscaler.events if self.autoscaler else None,
             "spares": self.spares.status() if self.spares else [],
@@ -454,7 +331,7 @@ class Supervisor:
             "model_versions": self.models().versions(),
             "platform_id": self.platform_id,
             "started_at": self.started_at,
-            "pods": pods,
+            "pods": [p.model_dump(mode="json") for p in pods],
             "gateway": {
                 "http_port": self.gateway_http,
                 "grpc_port": self.gateway_grpc,
@@ -463,10 +340,13 @@ class Supervisor:
         }
 
 
-def _os_getpid() -> int:
-    import os
-
-    return os.getpid()
+def pod_metrics(registry: CollectorRegistry) -> PodMetrics:
+    """The pod controllers' Prometheus metrics: restarts by reason, readiness, probe failures."""
+    return PodMetrics(
+        Counter("supervisor_pod_restarts", "Pod restarts by reason", ["pod", "reason"], registry=registry),
+        Gauge("supervisor_pod_ready", "1 when the pod is ready", ["pod"], registry=registry),
+        Counter("supervisor_probe_failures", "Failed probes", ["pod", "probe"], registry=registry),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

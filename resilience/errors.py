@@ -4,7 +4,8 @@
 ResilienceError                      root of everything we raise on purpose
 ├── UsageError(ValueError)           bad input: experiment, SLO catalogue, CLI usage      -> exit 2
 │   ├── ExperimentError              an experiment file is invalid (names file, field, fix)
-│   └── CatalogueError               probes/slos.yaml is invalid or lacks a referenced SLO
+│   ├── CatalogueError               probes/slos.yaml is invalid or lacks a referenced SLO
+│   └── NoRunError                   an action or probe ran outside a run (no load control)
 ├── PlatformError                    the target platform is not running or not reachable   -> exit 3
 ├── FaultError                       a fault could not be applied or proven to have landed -> exit 3
 │   └── NothingMatchedError       the selector matched no target
@@ -30,6 +31,10 @@ class ExperimentError(UsageError):
 
 class CatalogueError(UsageError):
     """The SLO catalogue is invalid, or an experiment names an SLO it does not hold."""
+
+
+class NoRunError(UsageError):
+    """One of our actions or probes was called with no run open: the experiment lacks the load control."""
 
 
 class PlatformError(ResilienceError):

@@ -185,10 +185,10 @@ class GameDay:
             return
         if run is not state.run:  # the next experiment of a suite: its own events
             state.run, state.seen = run, 0
-        events = list(run.events)
+        events = list(run.timeline.events)
         for e in events[state.seen :]:
             if e.kind is not EventKind.STEP_END:
-                self._out(f"{since(run.started_at, e.at)} {e.kind.value}: {e.text}")
+                self._out(f"{since(run.timeline.started_at, e.at)} {e.kind.value}: {e.text}")
         state.seen = len(events)
 
     def _print_tick(self, feed: LiveFeed, state: _LineState) -> None:

@@ -70,7 +70,7 @@ def _apply(build: Callable[[], Fault]) -> Result:
     run = session.current()
     try:
         fault = build()
-        records = fault.inject(FaultContext(run.platform(), run.faults))
+        records = fault.inject(FaultContext(run.platform(), run.book.faults))
     except ResilienceError as exc:
         raise ActivityFailed(str(exc)) from exc
     not_landed = [r for r in records if not r.landed]
@@ -277,7 +277,7 @@ def ensure_pods_ready(role: str | None = "inference", timeout_s: float = 60.0) -
 def rollback_faults() -> list[str]:
     """Undo every fault this run still has in the ledger (idempotent; a no-op when all rolled back)."""
     run = session.current()
-    ctx = FaultContext(run.platform(), run.faults)
+    ctx = FaultContext(run.platform(), run.book.faults)
     results = recover(ctx.book, ctx.platform, run_pid=os.getpid())
     failed = [r for r in results if r.error]
     if failed:

@@ -40,16 +40,16 @@ _NOT_LOAD_ARGS = {"slos", "target", "payload", "model", "input_name", "stop_when
 def before_experiment_control(
     context: dict[str, Any], configuration: dict[str, Any] | None = None, **arguments: Any
 ) -> None:
-    run = session.current()
+    run = session.open_for_chaos_run()  # the engine's session under `resilience run`; a new one under `chaos run`
     try:
         spec = LoadSpec.model_validate(
-            {k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS} | run.load_overrides
+            {k: v for k, v in arguments.items() if k not in _NOT_LOAD_ARGS} | run.plan.load_overrides
         )
-        run.run_slos = list(arguments.get("slos", []))
-        run.stop_conditions = [StopCondition.model_validate(c) for c in arguments.get("stop_when", [])]
-        if run.catalogue is None:
+        run.plan.run_slos = list(arguments.get("slos", []))
+        run.plan.stop_conditions = [StopCondition.model_validate(c) for c in arguments.get("stop_when", [])]
+        if run.plan.catalogue is None:
             configured = (configuration or {}).get("slo_catalogue")
-            run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
+            run.plan.catalogue = load_catalogue(find_catalogue(run.plan.experiment_path, configured))
         platform = run.platform(_state_dir(configuration))
         generator = LoadGenerator(
             spec,
@@ -58,29 +58,33 @@ def before_experiment_control(
             payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),
             model=arguments.get("model") or platform.model,
             input_name=arguments.get("input_name", DEFAULT_INPUT),
-            log_path=run.work_dir / "locust.log",
+            log_path=run.plan.work_dir / "locust.log",
         )
-        run.load, run.load_spec = generator, spec
-        run.step, run.step_started, run.step_expected_s = "load warm-up", time.time(), spec.warmup_s + 1.0
+        run.measured.load, run.plan.load_spec = generator, spec
+        run.timeline.step, run.timeline.step_started, run.timeline.step_expected_s = (
+            "load warm-up",
+            time.time(),
+            spec.warmup_s + 1.0,
+        )
         generator.start()
-        run.step = run.step_started = run.step_expected_s = None
-        run.measure_from = run.phase_started = time.time()
+        run.timeline.step = run.timeline.step_started = run.timeline.step_expected_s = None
+        run.measured.measure_from = run.timeline.phase_started = time.time()
         run.sampler = threading.Event()
         threading.Thread(target=run.sample_readiness, args=(run.sampler,), name="readiness", daemon=True).start()
     except ResilienceError as exc:
         log.error("load control: %s", exc)
-        run.errors.append(f"the load could not start: {exc}")
+        run.outcome.errors.append(f"the load could not start: {exc}")
         raise InterruptExecution(f"load could not start: {exc}") from exc
     except Exception as exc:  # chaoslib would log anything else at debug level and run on without load
         log.exception("load control: unexpected error")
-        run.errors.append(f"the load control raised {type(exc).__name__}: {exc}")
+        run.outcome.errors.append(f"the load control raised {type(exc).__name__}: {exc}")
         raise InterruptExecution(f"load could not start: {type(exc).__name__}: {exc}") from exc
 
 
 def before_method_control(context: dict[str, Any], **arguments: Any) -> None:
     """Arm the stop conditions: from here until the method ends, they are checked slice by slice."""
     run = session.current()
-    if run.stop_conditions and run.load is not None and run.catalogue is not None:
+    if run.plan.stop_conditions and run.measured.load is not None and run.plan.catalogue is not None:
         run.watcher = threading.Event()
         threading.Thread(target=_watch, args=(run, run.watcher), name="stop-conditions", daemon=True).start()
 
@@ -90,19 +94,19 @@ def after_method_control(context: dict[str, Any], state: Any = None, **arguments
     run = session.current()
     if run.watcher is not None:
         run.watcher.set()
-    run.phase_started = time.time()
+    run.timeline.phase_started = time.time()
 
 
 def _watch(run: session.RunSession, done: threading.Event) -> None:
     """Check every stop condition as slices arrive; on the first one that holds, abort the method gracefully."""
-    assert run.load is not None and run.catalogue is not None
-    period = run.load_spec.slice_s if run.load_spec else 0.25
+    assert run.measured.load is not None and run.plan.catalogue is not None
+    period = run.plan.load_spec.slice_s if run.plan.load_spec else 0.25
     while not done.wait(period):
-        slices = window(run.load.slices(), run.measure_from)
-        for condition in run.stop_conditions:
-            why = tripped(condition, run.catalogue[condition.slo], slices)
+        slices = window(run.measured.load.slices(), run.measured.measure_from)
+        for condition in run.plan.stop_conditions:
+            why = tripped(condition, run.plan.catalogue[condition.slo], slices)
             if why and not done.is_set():
-                run.stopped_by = why
+                run.outcome.stopped_by = why
                 log.warning("stop condition: %s; aborting the method and rolling back", why)
                 # SIGUSR1 to this process: chaoslib interrupts the running activity and plays the rollbacks
                 interrupt_method(run)
@@ -116,11 +120,11 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any] | No
     if run.sampler is not None:
         run.sampler.set()
     run.stop_load()
-    if run.load is None or run.catalogue is None:
+    if run.measured.load is None or run.plan.catalogue is None:
         return
-    slices = window(run.load.slices(), run.measure_from, run.measure_to)
-    specs = [run.catalogue[n] for n in run.run_slos if n in run.catalogue]
-    for result in evaluate_all(specs, slices, [f.injected_at for f in run.faults], judge_confidence=True):
+    slices = window(run.measured.load.slices(), run.measured.measure_from, run.measured.measure_to)
+    specs = [run.plan.catalogue[n] for n in run.plan.run_slos if n in run.plan.catalogue]
+    for result in evaluate_all(specs, slices, [f.injected_at for f in run.book.faults], judge_confidence=True):
         log.info(
             "run SLO %s: %s measured %s over %d samples -> %s",
             result.name,

@@ -23,23 +23,23 @@ log = logging.getLogger("chaostoolkit.resilience")
 def _evaluate(slo: str, window_s: float | None, configuration: dict[str, Any] | None, label: str) -> SLOResult:
     """Evaluate catalogue SLO `slo` over the most recent window of the current phase (see `slo_met`)."""
     run = session.current()
-    if run.load is None or not run.load.running:
+    if run.measured.load is None or not run.measured.load.running:
         raise ActivityFailed("no load is running: add the resilience load control to the experiment's controls")
     try:
-        if run.catalogue is None:
+        if run.plan.catalogue is None:
             configured = (configuration or {}).get("slo_catalogue")
-            run.catalogue = load_catalogue(find_catalogue(run.experiment_path, configured))
-        spec = run.catalogue.get(slo)
+            run.plan.catalogue = load_catalogue(find_catalogue(run.plan.experiment_path, configured))
+        spec = run.plan.catalogue.get(slo)
         if spec is None:
-            raise ActivityFailed(f"unknown SLO {slo!r}; the catalogue has {sorted(run.catalogue)}")
+            raise ActivityFailed(f"unknown SLO {slo!r}; the catalogue has {sorted(run.plan.catalogue)}")
         window_s = window_s or spec.window_s or 5.0
-        end = max(time.time(), (run.phase_started or time.time()) + window_s)
+        end = max(time.time(), (run.timeline.phase_started or time.time()) + window_s)
         start = end - window_s
-        slices = window(run.load.wait_until(end), start, end)
+        slices = window(run.measured.load.wait_until(end), start, end)
     except ResilienceError as exc:
         raise ActivityFailed(str(exc)) from exc
     result = evaluate(spec, slices)
-    run.probe_results.append((f"{slo} @ +{start - run.started_at:.1f}s", result))
+    run.measured.probe_results.append((f"{slo} @ +{start - run.timeline.started_at:.1f}s", result))
     log.info(
         "SLO %s over %.1f s: %s measured %s (%d samples) -> %s [%s]",
         slo,

@@ -22,7 +22,7 @@ from chaoslib.types import Dry
 
 from resilience.engine import session
 from resilience.engine.operator import guard_interrupts
-from resilience.model import EventKind
+from resilience.model import EventKind, Phase
 
 __all__ = ["after_activity_control", "before_activity_control"]
 
@@ -34,19 +34,23 @@ def before_activity_control(context: dict[str, Any], **arguments: Any) -> None:
         return
     run = session.current()
     name = str(context.get("name", "?"))
-    if run.phase != "rollbacks" and run.aborted_by:
+    if run.timeline.phase is not Phase.ROLLBACKS and run.outcome.aborted_by:
         raise InterruptExecution(f"aborted by the operator before {name!r}")
-    gated = run.phase == "method" and context.get("type") == "action" and run.operator is not None
+    gated = run.timeline.phase is Phase.METHOD and context.get("type") == "action" and run.plan.operator is not None
     try:
-        if gated and run.operator is not None and not run.operator.gate(name):
+        if gated and run.plan.operator is not None and not run.plan.operator.gate(name):
             context["dry"] = Dry.ACTIONS  # chaoslib reads it after this control: the action is not called
-            run.skipped.append(name)
-        run.step, run.step_started, run.step_expected_s = name, time.time(), _expected_s(context)
-        run.step_interrupted = False
-        run.in_step = run.phase == "method"
-        if run.in_step:
-            guard_interrupts()
-        run.record(EventKind.STEP, f"{run.phase}: {context.get('type', 'activity')} {name}")
+            run.book.skipped.append(name)
+        run.timeline.step, run.timeline.step_started, run.timeline.step_expected_s = (
+            name,
+            time.time(),
+            _expected_s(context),
+        )
+        run.timeline.step_interrupted = False
+        run.timeline.in_step = run.timeline.phase is Phase.METHOD
+        if run.timeline.in_step:
+            guard_interrupts(run)
+        run.timeline.record(EventKind.STEP, f"{run.timeline.phase}: {context.get('type', 'activity')} {name}")
     except InterruptExecution:
         raise
     except Exception as exc:  # chaoslib would only log it (at debug level) and run the action anyway
@@ -59,13 +63,13 @@ def after_activity_control(context: dict[str, Any], state: Any = None, **argumen
     if threading.current_thread() is not threading.main_thread():
         return
     run = session.current()
-    run.in_step = False
+    run.timeline.in_step = False
     name = str(context.get("name", "?"))
-    if name in run.skipped and context.get("dry") is Dry.ACTIONS:
+    if name in run.book.skipped and context.get("dry") is Dry.ACTIONS:
         del context["dry"]  # the same activity may come again (a ref, a YAML alias): ask again then
     status = state.get("status", "?") if isinstance(state, dict) else "interrupted"
-    run.record(EventKind.STEP_END, f"{name}: {status}")
-    run.step = run.step_started = run.step_expected_s = None
+    run.timeline.record(EventKind.STEP_END, f"{name}: {status}")
+    run.timeline.step = run.timeline.step_started = run.timeline.step_expected_s = None
 
 
 def _expected_s(activity: dict[str, Any]) -> float | None:

@@ -111,6 +111,71 @@ def _unknown_keys(path: Path, exp: dict[str, Any]) -> None:
             raise ExperimentError(f"{path}: `{key}` is not a Chaos Toolkit experiment key; {fix}")
 
 
+def _check_activity(path: Path, where: str, activity: dict[str, Any]) -> list[tuple[str, str]]:
+    """Check one of our activities (others are chaoslib's to check): its module, function and arguments.
+    Returns the SLO it names, with where it does."""
+    provider = activity.get("provider") or {}
+    module_name = provider.get("module", "")
+    if provider.get("type") != "python" or not module_name.startswith(OUR_PREFIX):
+        return []
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ExperimentError(
+            f"{path}: {where}.provider.module: no module {module_name!r}; resilience's are "
+            f"resilience.ctk.actions and resilience.ctk.probes"
+        ) from None
+    func = getattr(module, provider.get("func", ""), None)
+    if func is None:
+        raise ExperimentError(
+            f"{path}: {where}.provider.func: {module_name} has no {provider.get('func')!r}; "
+            f"see `chaos discover resilience` for what there is"
+        )
+    args = provider.get("arguments") or {}
+    _check_arguments(path, where, func, args, skip={"configuration", "secrets"})
+    _check_fault(path, where, func, args)
+    return [(f"{where}.provider.arguments.slo", args["slo"])] if "slo" in args else []
+
+
+def _check_stop_conditions(path: Path, i: int, stops: Any) -> list[tuple[str, str]]:
+    """Check load control `i`'s `stop_when`; return the SLOs its conditions name, with where they do."""
+    if not isinstance(stops, list):
+        raise ExperimentError(f"{path}: controls[{i}].provider.arguments.stop_when: must be a list of conditions")
+    used: list[tuple[str, str]] = []
+    for j, stop in enumerate(stops):
+        try:
+            condition = StopCondition.model_validate(stop)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "condition"
+            raise ExperimentError(
+                f"{path}: controls[{i}].provider.arguments.stop_when[{j}].{field}: {err['msg']}"
+            ) from exc
+        used.append((f"controls[{i}].provider.arguments.stop_when[{j}].slo", condition.slo))
+    return used
+
+
+def _check_load_control(path: Path, i: int, control: dict[str, Any]) -> list[tuple[str, str]]:
+    """Check load control `i`: its stop conditions, the load it generates, its SLO list. Returns the SLOs it names."""
+    args = dict((control.get("provider") or {}).get("arguments") or {})
+    slos = args.pop("slos", [])
+    stops = args.pop("stop_when", [])
+    for k in ("target", "payload", "model", "input_name"):
+        args.pop(k, None)
+    used = _check_stop_conditions(path, i, stops)
+    try:
+        LoadSpec.model_validate(args)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ExperimentError(
+            f"{path}: controls[{i}].provider.arguments.{field}: {err['msg']} (got {err.get('input')!r})"
+        ) from exc
+    if not isinstance(slos, list):
+        raise ExperimentError(f"{path}: controls[{i}].provider.arguments.slos: must be a list of SLO names")
+    return used + [(f"controls[{i}].provider.arguments.slos[{j}]", s) for j, s in enumerate(slos)]
+
+
 def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
     """Validate an experiment; return the SLO catalogue it resolves against. Raises ExperimentError."""
     from chaoslib.exceptions import ChaosException
@@ -128,63 +193,14 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
 
     used_slos: list[tuple[str, str]] = []
     for where, activity in activities(exp):
-        provider = activity.get("provider") or {}
-        module_name = provider.get("module", "")
-        if provider.get("type") != "python" or not module_name.startswith(OUR_PREFIX):
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise ExperimentError(
-                f"{path}: {where}.provider.module: no module {module_name!r}; resilience's are "
-                f"resilience.ctk.actions and resilience.ctk.probes"
-            ) from None
-        func = getattr(module, provider.get("func", ""), None)
-        if func is None:
-            raise ExperimentError(
-                f"{path}: {where}.provider.func: {module_name} has no {provider.get('func')!r}; "
-                f"see `chaos discover resilience` for what there is"
-            )
-        args = provider.get("arguments") or {}
-        _check_arguments(path, where, func, args, skip={"configuration", "secrets"})
-        _check_fault(path, where, func, args)
-        if "slo" in args:
-            used_slos.append((f"{where}.provider.arguments.slo", args["slo"]))
-
+        used_slos += _check_activity(path, where, activity)
     load_controls = [
         (i, c)
         for i, c in enumerate(exp.get("controls") or [])
         if (c.get("provider") or {}).get("module") == LOAD_CONTROL
     ]
     for i, control in load_controls:
-        args = dict((control.get("provider") or {}).get("arguments") or {})
-        slos = args.pop("slos", [])
-        stops = args.pop("stop_when", [])
-        for k in ("target", "payload", "model", "input_name"):
-            args.pop(k, None)
-        if not isinstance(stops, list):
-            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.stop_when: must be a list of conditions")
-        for j, stop in enumerate(stops):
-            try:
-                condition = StopCondition.model_validate(stop)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"]) or "condition"
-                raise ExperimentError(
-                    f"{path}: controls[{i}].provider.arguments.stop_when[{j}].{field}: {err['msg']}"
-                ) from exc
-            used_slos.append((f"controls[{i}].provider.arguments.stop_when[{j}].slo", condition.slo))
-        try:
-            LoadSpec.model_validate(args)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise ExperimentError(
-                f"{path}: controls[{i}].provider.arguments.{field}: {err['msg']} (got {err.get('input')!r})"
-            ) from exc
-        if not isinstance(slos, list):
-            raise ExperimentError(f"{path}: controls[{i}].provider.arguments.slos: must be a list of SLO names")
-        used_slos += [(f"controls[{i}].provider.arguments.slos[{j}]", s) for j, s in enumerate(slos)]
+        used_slos += _check_load_control(path, i, control)
     for where, name in used_slos:
         if name not in catalogue:
             raise ExperimentError(f"{path}: {where}: unknown SLO {name!r}; the catalogue has {sorted(catalogue)}")

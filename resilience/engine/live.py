@@ -108,11 +108,13 @@ class LiveFeed:
 
     def _snapshot(self, run: session.RunSession, with_pods: bool) -> LiveView:
         now = time.time()
-        load, spec = run.load, run.load_spec
+        load, spec = run.measured.load, run.plan.load_spec
         slices = load.slices() if load is not None else []
-        if run.catalogue is not None and slices and now - self._recent_at >= self.refresh_s:
-            specs = [run.catalogue[n] for n in run.run_slos if n in run.catalogue]
-            self._recent = tuple(evaluate_all(specs, window(slices, max(now - RECENT_S, run.measure_from or 0))))
+        if run.plan.catalogue is not None and slices and now - self._recent_at >= self.refresh_s:
+            specs = [run.plan.catalogue[n] for n in run.plan.run_slos if n in run.plan.catalogue]
+            self._recent = tuple(
+                evaluate_all(specs, window(slices, max(now - RECENT_S, run.measured.measure_from or 0)))
+            )
             self._recent_at = now
         if with_pods and now - self._pods_at >= self.refresh_s:
             try:
@@ -120,24 +122,24 @@ class LiveFeed:
             except ResilienceError:
                 self._pods = ()
             self._pods_at = now
-        operator = run.operator
+        operator = run.plan.operator
         return LiveView(
-            title=run.title or (run.experiment_path.name if run.experiment_path else "experiment"),
-            started_at=run.started_at,
+            title=run.plan.title or (run.plan.experiment_path.name if run.plan.experiment_path else "experiment"),
+            started_at=run.timeline.started_at,
             label=operator.label if operator else "",
-            elapsed_s=now - run.started_at,
-            phase=run.phase,
-            step=run.step,
-            step_elapsed_s=now - run.step_started if run.step_started else None,
-            step_expected_s=run.step_expected_s,
+            elapsed_s=now - run.timeline.started_at,
+            phase=run.timeline.phase,
+            step=run.timeline.step,
+            step_elapsed_s=now - run.timeline.step_started if run.timeline.step_started else None,
+            step_expected_s=run.timeline.step_expected_s,
             waiting=operator.waiting if operator else None,
-            aborted=run.aborted_by or (operator.aborted if operator else None),
+            aborted=run.outcome.aborted_by or (operator.aborted if operator else None),
             requests=sum(s.total for s in slices),
             failures=sum(s.failed for s in slices),
             per_second=self._per_second(slices, spec.slice_s if spec else 0.25, now) if slices else (),
             recent=self._recent,
-            faults=tuple(run.faults),
+            faults=tuple(run.book.faults),
             pods=self._pods if with_pods else (),
-            events=tuple(run.events),
+            events=tuple(run.timeline.events),
             web_ui=f"http://127.0.0.1:{spec.web_ui_port}" if spec and spec.web_ui_port else None,
         )

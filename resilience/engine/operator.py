@@ -13,15 +13,15 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
 
-from resilience.engine import session
 from resilience.engine.session import RunSession
 from resilience.errors import ResilienceError
 from resilience.faults import Ledger
-from resilience.model import EventKind
+from resilience.model import EventKind, Phase
 
 log = logging.getLogger("chaostoolkit.resilience")
 
@@ -45,37 +45,52 @@ def _faults_active(run: RunSession) -> bool:
         return True
 
 
-def guard_interrupts() -> None:
+def guard_interrupts(run: RunSession) -> None:
     """Wrap chaoslib's SIGUSR1 handler (call from the main thread, inside a run) so that it only interrupts
-    a method step: never the rollbacks or the bookkeeping around them, and never a fault that is already
-    undoing itself after a first interrupt. The check runs in the main thread, where the signal lands.
+    a method step of `run`: never the rollbacks or the bookkeeping around them, and never a fault that is
+    already undoing itself after a first interrupt. The check runs in the main thread, where the signal lands.
     """
     current = signal.getsignal(signal.SIGUSR1)
-    if not callable(current) or getattr(current, "resilience_guard", False):
+    if not callable(current):
         return
-    chaoslib_handler = current
+    if isinstance(current, _Guard):
+        current.run = run  # the next run of a suite, under the same chaoslib handler
+    else:
+        signal.signal(signal.SIGUSR1, _Guard(current, run))
+    signal.signal(signal.SIGTERM, _Terminate(run))
 
-    def guarded(signum: int, frame: Any) -> None:
-        run = session.peek()
-        if run is None or not run.in_step:
+
+class _Guard:
+    """chaoslib's SIGUSR1 handler, let through only while a method step of the run is running."""
+
+    def __init__(self, chaoslib_handler: Callable[[int, Any], Any], run: RunSession) -> None:
+        self.chaoslib_handler, self.run = chaoslib_handler, run
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        run = self.run
+        if not run.timeline.in_step:
             log.warning("interrupt ignored: no method step is running (rollbacks are never interrupted)")
             return
-        if run.step_interrupted and _faults_active(run):
+        if run.timeline.step_interrupted and _faults_active(run):
             return  # the first interrupt is being handled: the fault is undoing itself
-        run.step_interrupted = True
-        chaoslib_handler(signum, frame)  # raises SystemExit(20): chaoslib plays the rollbacks
-
-    guarded.resilience_guard = True  # type: ignore[attr-defined]
-    signal.signal(signal.SIGUSR1, guarded)
-    signal.signal(signal.SIGTERM, _terminate)
+        run.timeline.step_interrupted = True
+        self.chaoslib_handler(signum, frame)  # raises SystemExit(20): chaoslib plays the rollbacks
 
 
-def _terminate(signum: int, frame: Any) -> None:
+class _Terminate:
     """SIGTERM (a CI job cancelled, `kill`) takes Ctrl-C's path: chaoslib's own handler raises
     InterruptExecution, which its event registry swallows where we cut an interrupted step's pause, so a
     SIGTERM waited out `pauses.after`. During the rollbacks it is held back: they finish, then the run ends."""
-    run = session.peek()
-    if run is not None and run.phase == "rollbacks":
+
+    def __init__(self, run: RunSession) -> None:
+        self.run = run
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        _terminate(self.run)
+
+
+def _terminate(run: RunSession) -> None:
+    if run.timeline.phase is Phase.ROLLBACKS:
         log.warning("SIGTERM: finishing the rollbacks first; the run ends right after them")
         return
     raise KeyboardInterrupt
@@ -89,14 +104,14 @@ def interrupt_method(run: RunSession, cut_pause_within_s: float = 60.0) -> None:
     left in the fault ledger) and the same step is still on, a second SIGUSR1 cuts that sleep short. A
     signal that arrives too late (the step ended) is ignored by `guard_interrupts`' handler.
     """
-    step = run.step
+    step = run.timeline.step
     _leave_now()
 
     def cut_pause() -> None:
         deadline = time.monotonic() + cut_pause_within_s
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            if run.step != step or not run.in_step:
+            if run.timeline.step != step or not run.timeline.in_step:
                 return  # the step ended: the rollbacks are next, leave them alone
             if not _faults_active(run):
                 log.info("cutting the pause after %r short: its fault is undone", step)
@@ -129,8 +144,8 @@ class Operator:
     def attach(self, run: RunSession) -> None:
         with self._cond:
             self.run, self.waiting, self._decision = run, None, None
-            run.aborted_by = run.aborted_by or self.aborted  # aborted between two runs of a suite
-        run.operator = self
+            run.outcome.aborted_by = run.outcome.aborted_by or self.aborted  # aborted between two runs of a suite
+        run.plan.operator = self
 
     def detach(self) -> None:
         """The run is over: a later abort must not be recorded in (or try to interrupt) it."""
@@ -181,21 +196,24 @@ class Operator:
             if self.aborted is not None:
                 return
             run = self.run
-            where = (run.step or run.phase) if run else "between runs"
+            where = (run.timeline.step or run.timeline.phase) if run else "between runs"
             self.aborted = f"{why} at {time.strftime('%H:%M:%S')} (during {where})"
             self._record(EventKind.ABORT, self.aborted)
             if run is not None:
-                run.aborted_by = self.aborted
+                run.outcome.aborted_by = self.aborted
             waiting = self.waiting is not None
             self._cond.notify_all()
         if waiting or run is None:
             return  # `gate` raises in chaoslib's thread, or no run is in progress
-        if not run.in_step:
+        if not run.timeline.in_step:
             # outside a method step (warm-up, steady-state probes, rollbacks) nothing is interrupted: the
             # timeline control raises before the next activity that is not a rollback
-            log.warning("abort: %s", "the rollbacks are running" if run.phase == "rollbacks" else "at the next step")
+            log.warning(
+                "abort: %s",
+                "the rollbacks are running" if run.timeline.phase is Phase.ROLLBACKS else "at the next step",
+            )
             return
-        log.warning("abort: interrupting %s and rolling back", run.step or run.phase)
+        log.warning("abort: interrupting %s and rolling back", run.timeline.step or run.timeline.phase)
         interrupt_method(run)
 
     def note(self, text: str) -> None:
@@ -205,4 +223,4 @@ class Operator:
 
     def _record(self, kind: EventKind, text: str) -> None:
         if self.run is not None:
-            self.run.record(kind, text)
+            self.run.timeline.record(kind, text)

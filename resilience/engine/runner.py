@@ -20,11 +20,11 @@ from resilience._version import __version__
 from resilience.engine import session
 from resilience.engine.experiment import load_experiment
 from resilience.engine.operator import Operator
-from resilience.engine.session import RunSession
+from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.verdict import assemble
 from resilience.errors import PlatformError, UsageError
 from resilience.faults import Ledger, recover
-from resilience.model import RunReport
+from resilience.model import Phase, RunReport
 from resilience.report import write_html, write_json, write_junit, write_markdown
 from resilience.slo import evaluate_all, seconds, window
 from resilience.targets import connect
@@ -71,11 +71,13 @@ def run_file(
     report_dir.mkdir(parents=True, exist_ok=True)
     run = session.begin(
         RunSession(
-            experiment_path=path.resolve(),
-            work_dir=report_dir.resolve(),
-            catalogue=catalogue,
-            title=str(experiment.get("title", "")),
-            load_overrides=dict(load_overrides or {}),
+            RunPlan(
+                experiment_path=path.resolve(),
+                work_dir=report_dir.resolve(),
+                catalogue=catalogue,
+                title=str(experiment.get("title", "")),
+                load_overrides=dict(load_overrides or {}),
+            )
         )
     )
     if operator is not None:
@@ -100,11 +102,13 @@ def run_file(
         journal = {"experiment": experiment, "status": "interrupted", "run": [], "rollbacks": []}
     except Exception as exc:  # chaoslib itself broke: the report says so (exit 3), never a pass from an empty journal
         log.exception("the run broke inside chaoslib; undoing what it left")
-        run.errors.append(f"chaoslib raised {type(exc).__name__}: {exc} (traceback in {report_dir / 'crash.txt'})")
+        run.outcome.errors.append(
+            f"chaoslib raised {type(exc).__name__}: {exc} (traceback in {report_dir / 'crash.txt'})"
+        )
         (report_dir / "crash.txt").write_text(traceback.format_exc())
         journal = {"experiment": experiment, "status": "failed", "run": [], "rollbacks": []}
     finally:
-        run.phase, run.step, run.in_step = "done", None, False
+        run.timeline.phase, run.timeline.step, run.timeline.in_step = Phase.DONE, None, False
         if operator is not None:
             operator.detach()
         session.end()
@@ -120,19 +124,19 @@ class _Phases(RunEventHandler):  # type: ignore[misc]
         self.run = run
 
     def start_hypothesis_before(self, experiment: Any) -> None:
-        self.run.phase = "steady-state"
+        self.run.timeline.phase = Phase.STEADY_STATE
 
     def start_method(self, experiment: Any) -> None:
-        self.run.phase = "method"
+        self.run.timeline.phase = Phase.METHOD
 
     def method_completed(self, experiment: Any, state: Any = None) -> None:
-        self.run.phase = "after-method"
+        self.run.timeline.phase = Phase.AFTER_METHOD
 
     def start_rollbacks(self, experiment: Any) -> None:
-        self.run.phase, self.run.in_step = "rollbacks", False
+        self.run.timeline.phase, self.run.timeline.in_step = Phase.ROLLBACKS, False
 
     def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
-        self.run.phase = "done"
+        self.run.timeline.phase = Phase.DONE
 
     def activity_completed(self, activity: Any, run: Any) -> None:
         """Ctrl-C during an activity: skip its `pauses.after`. chaoslib (1.44) calls this inside the `finally`
@@ -164,10 +168,10 @@ def _undo_leftovers(run: RunSession) -> None:
     for result in recover(Ledger(platform.state_dir / "ledger"), platform, run_pid=os.getpid()):
         what = f"{result.entry.kind.value} on {result.entry.target}"
         if result.error:
-            run.rollback_failures.append(f"{what} ({result.error})")
+            run.book.rollback_failures.append(f"{what} ({result.error})")
         else:
             log.warning("rolled back %s, which the experiment left behind", what)
-            run.rolled_back_by_engine.append(what)
+            run.book.rolled_back_by_engine.append(what)
 
 
 def _preflight(experiment: dict[str, Any]) -> None:
@@ -179,11 +183,11 @@ def _preflight(experiment: dict[str, Any]) -> None:
 def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunReport:
     slos = []
     load = None
-    if run.load is not None and run.catalogue is not None:
-        slices = window(run.load.slices(), run.measure_from, run.measure_to)
-        faults = [f.injected_at for f in run.faults]
-        slos = evaluate_all([run.catalogue[n] for n in run.run_slos], slices, faults, judge_confidence=True)
-        load = run.load.summary()
+    if run.measured.load is not None and run.plan.catalogue is not None:
+        slices = window(run.measured.load.slices(), run.measured.measure_from, run.measured.measure_to)
+        faults = [f.injected_at for f in run.book.faults]
+        slos = evaluate_all([run.plan.catalogue[n] for n in run.plan.run_slos], slices, faults, judge_confidence=True)
+        load = run.measured.load.summary()
     environment = {
         "resilience": __version__,
         "python": py_platform.python_version(),
@@ -191,7 +195,11 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
         "platform": py_platform.platform(),
         "chaostoolkit_lib": _version("chaostoolkit-lib"),
     }
-    timeline = seconds(window(run.load.slices(), run.measure_from, run.measure_to)) if run.load is not None else ()
+    timeline = (
+        seconds(window(run.measured.load.slices(), run.measured.measure_from, run.measured.measure_to))
+        if run.measured.load is not None
+        else ()
+    )
     report = assemble(journal, run, slos, load, environment, timeline)
     (report_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
     write_json(report, report_dir / "report.json")

@@ -43,13 +43,13 @@ def hypothesis_checks(journal: dict[str, Any]) -> list[HypothesisCheck]:
 def _baseline_reasons(failed: str, run: RunSession) -> list[str]:
     """Why the baseline failed, what this box measured, and what to try next."""
     reasons = [f"the steady state already failed before any fault ({failed}); the method was not run"]
-    missed = [(label, r) for label, r in run.probe_results if r.verdict is Verdict.FAIL]
+    missed = [(label, r) for label, r in run.measured.probe_results if r.verdict is Verdict.FAIL]
     for label, result in missed:
         reasons.append(
             f"baseline measured {label.split(' @ ')[0]}: {result.measured_text} against {result.objective} "
             f"over {result.samples} requests"
         )
-    rate = run.load_spec.rate if run.load_spec else None
+    rate = run.plan.load_spec.rate if run.plan.load_spec else None
     at = f" at {rate:g} req/s" if rate else ""
     reasons.append(
         f"the platform did not meet its SLOs{at} before any fault: if this box is slow or busy, measure what it "
@@ -81,15 +81,15 @@ def _cleanup_reasons(journal: dict[str, Any], run: RunSession) -> list[str]:
         for entry in journal.get("rollbacks") or []
         if entry.get("status") != "succeeded"
     ]
-    return reasons + [f"could not roll back {what}; run `resilience recover`" for what in run.rollback_failures]
+    return reasons + [f"could not roll back {what}; run `resilience recover`" for what in run.book.rollback_failures]
 
 
 def _stopped_early(journal: dict[str, Any], run: RunSession) -> tuple[RunStatus, ExitCode, str] | None:
     """Abort, stop condition or interrupt: the run did not go to its end."""
-    if run.aborted_by:  # a game day's operator pulled the plug: nothing was judged to the end
-        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, f"{run.aborted_by}; rollbacks ran"
-    if run.stopped_by:  # the SLO burned too fast while the fault was on: a failed release, not a broken tool
-        why = f"a stop condition aborted the method ({run.stopped_by}); rollbacks ran"
+    if run.outcome.aborted_by:  # a game day's operator pulled the plug: nothing was judged to the end
+        return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, f"{run.outcome.aborted_by}; rollbacks ran"
+    if run.outcome.stopped_by:  # the SLO burned too fast while the fault was on: a failed release, not a broken tool
+        why = f"a stop condition aborted the method ({run.outcome.stopped_by}); rollbacks ran"
         return RunStatus.ABORTED, ExitCode.SLO_FAILED, why
     if journal.get("status") in ("interrupted", "aborted"):
         return RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT, f"the run was {journal.get('status')}; rollbacks ran"
@@ -111,7 +111,7 @@ def _stopped_early(journal: dict[str, Any], run: RunSession) -> tuple[RunStatus,
 def _measured_nothing(run: RunSession, slos: list[SLOResult]) -> list[str]:
     """A pass needs a fault that was tested and at least one SLO judged over real load."""
     reasons = []
-    if not slos and run.load is None:
+    if not slos and run.measured.load is None:
         reasons.append(
             "no load ran, so nothing was measured: add the `load` control to the experiment's `controls` "
             "(see experiments/pod-kill.yaml)"
@@ -121,7 +121,7 @@ def _measured_nothing(run: RunSession, slos: list[SLOResult]) -> list[str]:
             "the run judged no SLO over its load: name at least one in the load control's `slos` argument "
             "(e.g. `slos: [availability, latency-p99]`)"
         )
-    if not run.faults and not run.skipped:
+    if not run.book.faults and not run.book.skipped:
         reasons.append("the method injected no fault, so no resilience was tested: add a fault action to `method`")
     return reasons
 
@@ -132,8 +132,8 @@ def decide(
     """Return (status, exit code, reasons). Precedence: broken run, abort, baseline, fault, nothing measured,
     deviation, SLOs. A failed rollback is reported whatever else happened, and makes the exit code 3."""
     cleanup = _cleanup_reasons(journal, run)
-    if run.errors:
-        return RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT, [f"the run broke: {e}" for e in run.errors] + cleanup
+    if run.outcome.errors:
+        return RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT, [f"the run broke: {e}" for e in run.outcome.errors] + cleanup
     early = _stopped_early(journal, run)
     if early is not None:
         status, code, why = early
@@ -147,8 +147,8 @@ def decide(
     for entry in journal.get("run") or []:
         if entry.get("status") != "succeeded" and entry.get("activity", {}).get("type") == "action":
             reasons.append(f"action {entry['activity'].get('name')!r} failed: {exception_text(entry)}")
-    reasons += [f"the operator skipped {step!r}: its fault was not tested" for step in run.skipped]
-    for fault in run.faults:
+    reasons += [f"the operator skipped {step!r}: its fault was not tested" for step in run.book.skipped]
+    for fault in run.book.faults:
         if not fault.landed:
             reasons.append(f"fault {fault.kind.value} on {fault.target} has no evidence it landed: {fault.error}")
     reasons += cleanup
@@ -163,7 +163,7 @@ def decide(
             reasons.append(f"the steady state deviated {check.phase} the method ({failed})")
     reasons += [
         f"the platform did not answer fault {f.kind.value} on {f.target} as expected: {f.unmet}"
-        for f in run.faults
+        for f in run.book.faults
         if f.unmet
     ]
     status = RunStatus.DEVIATED if reasons else RunStatus.COMPLETED
@@ -215,24 +215,26 @@ def assemble(
     experiment = journal.get("experiment") or {}
     return RunReport(
         title=experiment.get("title", "?"),
-        experiment_path=str(run.experiment_path or ""),
-        started_at=run.started_at,
-        ended_at=run.measure_to or run.started_at,
+        experiment_path=str(run.plan.experiment_path or ""),
+        started_at=run.timeline.started_at,
+        ended_at=run.measured.measure_to or run.timeline.started_at,
         status=status,
         verdict=verdict,
         exit_code=code,
         reasons=tuple(reasons),
         slos=tuple(slos),
-        faults=tuple(run.faults),
+        faults=tuple(run.book.faults),
         load=load,
         hypothesis=tuple(checks),
         environment=environment,
-        notes=tuple(f"rolled back by the engine after the experiment: {what}" for what in run.rolled_back_by_engine)
+        notes=tuple(
+            f"rolled back by the engine after the experiment: {what}" for what in run.book.rolled_back_by_engine
+        )
         + generator_notes(load),
         timeline=timeline,
-        readiness=tuple(run.readiness),
+        readiness=tuple(run.measured.readiness),
         experiment=experiment,
-        events=tuple(sorted(run.events, key=lambda e: e.at)),
+        events=tuple(sorted(run.timeline.events, key=lambda e: e.at)),
     )
 
 

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from resilience.errors import LoadError
 from resilience.load import messages
 from resilience.load.spec import LoadSpec, rate_at
 from resilience.model import LoadSummary, Slice, merge_lag
+from resilience.targets.helperprocess import HelperProcess, Readiness
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ class LoadGenerator:
         self._lock = threading.Condition()
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.PULL)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._extra: subprocess.Popen[bytes] | None = None
+        self._proc: HelperProcess | None = None
+        self._extra: HelperProcess | None = None
         self._thread: threading.Thread | None = None
         self._hello = threading.Event()
         self._end: messages.End | None = None
@@ -56,11 +56,35 @@ class LoadGenerator:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self, ready_timeout_s: float = 60.0) -> None:
+        """Start Locust and return once it has said hello (and after the warm-up, if the spec has one)."""
         port = self._sock.bind_to_random_port("tcp://127.0.0.1")
         self._thread = threading.Thread(target=self._read, name="load-collector", daemon=True)
         self._thread.start()
         s = self.spec
-        cmd = [
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as logf:  # drained to a file, never a pipe; the child keeps its own copy
+            self._proc = HelperProcess.spawn(
+                self._command(port),
+                "load generator",
+                output=logf,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                death_signal=signal.SIGTERM,  # load never outlives a run, even a `kill -9`ed toolkit
+            )
+        if self._proc.wait_ready(ready_timeout_s, ready=lambda: self._hello.wait(0.1), poll_s=0) is not Readiness.READY:
+            self._kill()
+            raise LoadError(f"the load generator did not start (see {self.log_path}):\n{self._log_tail()}")
+        log.info("load: %s %.0f req/s to %s (pid %d)", s.arrival.value, s.rate, self.target, self._proc.pid)
+        if s.web_ui_port:
+            log.info("Locust web UI: http://127.0.0.1:%d", s.web_ui_port)
+        if s.extra_locustfile:
+            self._start_extra(s.extra_locustfile, s.extra_users, logf_path=self.log_path.with_name("locust-extra.log"))
+        if s.warmup_s:
+            self.wait_until(time.time() + s.warmup_s)
+
+    def _command(self, port: int) -> list[str]:
+        """The Locust command line: our locustfile, open-loop at the spec's rate, pushing slices to `port`."""
+        s = self.spec
+        return [
             sys.executable,
             "-m",
             "locust",
@@ -112,31 +136,6 @@ class LoadGenerator:
             "--zmq-endpoint",
             f"tcp://127.0.0.1:{port}",
         ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it; drained to a file, never a pipe
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen(
-            cmd,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        logf.close()
-        deadline = time.monotonic() + ready_timeout_s
-        while not self._hello.wait(0.1):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self._kill()
-                raise LoadError(f"the load generator did not start (see {self.log_path}):\n{self._log_tail()}")
-        log.info("load: %s %.0f req/s to %s (pid %d)", s.arrival.value, s.rate, self.target, self._proc.pid)
-        if s.web_ui_port:
-            log.info("Locust web UI: http://127.0.0.1:%d", s.web_ui_port)
-        if s.extra_locustfile:
-            self._start_extra(s.extra_locustfile, s.extra_users, logf_path=self.log_path.with_name("locust-extra.log"))
-        if s.warmup_s:
-            self.wait_until(time.time() + s.warmup_s)
 
     def _start_extra(self, locustfile: str, users: int, logf_path: Path) -> None:
         """The user's own locustfile as background traffic, tied to this run's life like the generator."""
@@ -147,33 +146,16 @@ class LoadGenerator:
         cmd = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "-u", str(users), "-r", str(users)]
         cmd += ["-H", host, "-t", f"{int(self.spec.max_duration_s)}s", "--only-summary", "--exit-code-on-error", "0"]
         with open(logf_path, "ab") as logf:
-            self._extra = subprocess.Popen(
-                cmd,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            self._extra = HelperProcess.spawn(cmd, "background load", output=logf, death_signal=signal.SIGTERM)
         log.info("background load: %s with %d users (pid %d)", locustfile, users, self._extra.pid)
 
     def stop(self) -> LoadSummary:
         """Stop sending, wait for in-flight requests and the last slices, and summarise."""
         extra, self._extra = self._extra, None
-        if extra is not None and extra.poll() is None:
-            extra.send_signal(signal.SIGTERM)
-            try:
-                extra.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(extra.pid, signal.SIGKILL)
-                extra.wait()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=self.spec.timeout_s + 15)
-            except subprocess.TimeoutExpired:
-                log.warning("load generator ignored SIGTERM; killing it")
-                self._kill()
+        if extra is not None:
+            extra.stop(timeout_s=10)
+        if self._proc is not None:
+            self._proc.stop(timeout_s=self.spec.timeout_s + 15)  # in-flight requests may take their timeout
         deadline = time.monotonic() + 2
         with self._lock:
             while self._end is None and time.monotonic() < deadline:
@@ -195,12 +177,9 @@ class LoadGenerator:
         return sum(rate_at(points, linear, (i + 0.5) * duration / steps) for i in range(steps)) / steps
 
     def _kill(self) -> None:
-        if self._extra is not None and self._extra.poll() is None:
-            os.killpg(self._extra.pid, signal.SIGKILL)
-            self._extra.wait()
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+        for proc in (self._extra, self._proc):
+            if proc is not None:
+                proc.kill()
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
@@ -259,7 +238,7 @@ class LoadGenerator:
                 done = max((s.end for s in self._slices), default=0.0) >= wall - 1e-6
                 if done or self._end is not None:
                     break
-                if self._proc is not None and self._proc.poll() is not None:
+                if self._proc is not None and not self._proc.running:
                     raise LoadError(f"the load generator died (see {self.log_path}):\n{self._log_tail()}")
                 if time.monotonic() > limit:
                     raise LoadError(f"no measurements arrived for {timeout_s or 0:.0f} s (see {self.log_path})")
@@ -269,11 +248,11 @@ class LoadGenerator:
     @property
     def pid(self) -> int | None:
         """The Locust process's pid while it runs (e.g. to pin it to a core)."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        return self._proc.pid if self._proc is not None and self._proc.running else None
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.running
 
     def summary(self) -> LoadSummary:
         slices = self.slices()
@@ -295,15 +274,3 @@ class LoadGenerator:
             generator_cpu_s=end.cpu_s if end is not None else None,
             errors=errors,
         )
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the toolkit dies, even by `kill -9` (load never outlives a run).
-
-    The signal follows the *thread* that started the child: start the generator from a thread that
-    lives as long as the run (chaoslib calls controls on the main thread).
-    """
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -1,6 +1,6 @@
 """Plain typed data shared by every layer: measurements, SLO specs and results, faults, reports."""
 
-from resilience.model.enums import Budgeting, EventKind, ExitCode, FaultKind, RunStatus, SLIKind, Verdict
+from resilience.model.enums import Budgeting, EventKind, ExitCode, FaultKind, Phase, RunStatus, SLIKind, Verdict
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
 from resilience.model.measure import LoadSummary, Slice
@@ -25,6 +25,7 @@ __all__ = [
     "Histogram",
     "HypothesisCheck",
     "LoadSummary",
+    "Phase",
     "ReadinessSample",
     "RunEvent",
     "RunReport",

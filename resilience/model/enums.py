@@ -50,6 +50,17 @@ class FaultKind(enum.StrEnum):
     CORRUPT_FRAMES = "corrupt-frames"
 
 
+class Phase(enum.StrEnum):
+    """Where a run is, from chaoslib's own run events."""
+
+    SETUP = "setup"
+    STEADY_STATE = "steady-state"
+    METHOD = "method"
+    AFTER_METHOD = "after-method"
+    ROLLBACKS = "rollbacks"
+    DONE = "done"
+
+
 class EventKind(enum.StrEnum):
     """What a timeline event records: the engine's steps, the operator's decisions, observers' notes."""
 

@@ -115,7 +115,8 @@ def _readiness(report: RunReport) -> str:
     return "".join(parts)
 
 
-def render_html(report: RunReport) -> str:
+def _charts(report: RunReport) -> str:
+    """Latency and error rate per second, then the error budget spent for each availability SLO with a budget."""
     pts = report.timeline
     charts = [
         _chart(
@@ -146,7 +147,11 @@ def render_html(report: RunReport) -> str:
                     f"Error budget spent: {slo.name} ({slo.objective})", pts, {"spent": spent}, "%", report, ["#9a6700"]
                 )
             )
-    rows = "".join(
+    return "".join(charts)
+
+
+def _slo_rows(report: RunReport) -> str:
+    return "".join(
         f"<tr><td>{_e(r.name)}</td><td>{_e(r.objective)}</td><td>{_e(r.measured_text)}</td><td>{r.samples:,}</td>"
         f"<td>{'-' if r.confidence is None else f'{r.confidence:.1%}'}</td>"
         f"<td>{'-' if r.budget_consumed is None else f'{r.budget_consumed:.0%}'}</td>"
@@ -155,25 +160,35 @@ def render_html(report: RunReport) -> str:
         f'<td class="v" style="color:{_COLOURS[r.verdict.value]}">{r.verdict.value.upper()}</td><td>{_e(r.detail)}</td></tr>'
         for r in report.slos
     )
-    faults = "".join(
+
+
+def _fault_rows(report: RunReport) -> str:
+    return "".join(
         f"<tr><td>{_e(f.kind.value)}</td><td>{_e(f.target)}</td><td>{'yes' if f.landed else '<b>NO</b>'}</td>"
         f"<td><pre>{_e(json.dumps(dict(f.evidence), indent=1, default=str))}</pre>{_e(f.error or '')}</td></tr>"
         for f in report.faults
     )
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in report.reasons) + "".join(
-        f"<li>note: {_e(n)}</li>" for n in report.notes
-    )
-    colour = _COLOURS[report.verdict.value]
+
+
+def _timeline(report: RunReport) -> str:
+    """The run's events (step ends left out) with observer notes, or nothing when there were none."""
     events = "".join(
         f'<tr class="{e.kind.value}"><td>+{e.at - report.started_at:.1f} s</td><td>{_e(e.kind.value)}</td><td>{_e(e.text)}</td></tr>'
         for e in report.events
         if e.kind is not EventKind.STEP_END
     )
-    timeline = (
+    return (
         f'<h2>Timeline and observer notes</h2><table id="timeline"><tr><th>when</th><th>what</th><th></th></tr>{events}</table>'
         if events
         else ""
     )
+
+
+def render_html(report: RunReport) -> str:
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in report.reasons) + "".join(
+        f"<li>note: {_e(n)}</li>" for n in report.notes
+    )
+    colour = _COLOURS[report.verdict.value]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(report.title)}</title>
 <style>
@@ -193,13 +208,13 @@ tr.note td {{ background: #fff8c5; }} tr.abort td {{ background: #ffebe9; font-w
 <h1>{_e(report.title)}</h1>
 <p class="verdict">{report.verdict.value.upper()} (exit {int(report.exit_code)}, {_e(report.status.value)})</p>
 <ul>{reasons}</ul>
-{"".join(charts)}
+{_charts(report)}
 {_readiness(report)}
 <h2>SLOs</h2>
-<table><tr><th>SLO</th><th>objective</th><th>measured</th><th>samples</th><th>confidence</th><th>budget spent</th><th>TTD / TTR</th><th>verdict</th><th>detail</th></tr>{rows}</table>
+<table><tr><th>SLO</th><th>objective</th><th>measured</th><th>samples</th><th>confidence</th><th>budget spent</th><th>TTD / TTR</th><th>verdict</th><th>detail</th></tr>{_slo_rows(report)}</table>
 <h2>Faults and their evidence</h2>
-<table><tr><th>fault</th><th>target</th><th>landed</th><th>evidence</th></tr>{faults}</table>
-{timeline}
+<table><tr><th>fault</th><th>target</th><th>landed</th><th>evidence</th></tr>{_fault_rows(report)}</table>
+{_timeline(report)}
 <details><summary>Experiment as run ({_e(report.experiment_path)})</summary><pre>{_e(json.dumps(report.experiment, indent=2, default=str))}</pre></details>
 <details><summary>Environment</summary><pre>{_e(json.dumps(report.environment, indent=2, default=str))}</pre></details>
 </body></html>

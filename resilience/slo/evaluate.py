@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from resilience.model import Budgeting, Slice, SLIKind, SLOResult, SLOSpec, TimePoint, Verdict
 from resilience.model.histogram import Histogram, merge_latency
-from resilience.slo.budget import Counts, alerts, budget, scaled_rules, time_to_recover, timeslice_budget
+from resilience.slo.budget import (
+    Alert,
+    Budget,
+    Counts,
+    alerts,
+    budget,
+    scaled_rules,
+    time_to_recover,
+    timeslice_budget,
+)
 from resilience.slo.stats import confidence, samples_needed
 
 RECOVERY_SUSTAIN_S = 2.0
@@ -47,6 +57,69 @@ def _point(spec: SLOSpec, slices: Sequence[Slice], count_failed: bool = False) -
     return hist.percentile_ms(spec.percentile), hist.count + failed, detail
 
 
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """Whether the objective was met over the window, and the events its confidence rests on."""
+
+    met: bool
+    spent: Budget
+    uptime: float | None
+    """The share of good slices (timeslice budgeting only)."""
+    tail: float
+    """The bad share the objective allows."""
+    detail: str
+
+
+def _judge(spec: SLOSpec, counts: Sequence[Counts], measured: float, count_failed: bool, detail: str) -> _Judged:
+    """Judge the objective by its budgeting: good slices (timeslices) or the measured value (occurrences)."""
+    target = spec.target_ratio
+    if spec.budgeting is Budgeting.TIMESLICES:
+        uptime_target = spec.timeslice_target or target
+        spent = timeslice_budget(counts, uptime_target, target)
+        uptime = 1 - spent.bad / spent.total if spent.total else None
+        met = uptime is not None and uptime >= uptime_target
+        detail += f"; {spent.bad} of {spent.total} slices bad (uptime {uptime or 0:.2%})"
+        return _Judged(met, spent, uptime, 1 - uptime_target, detail)
+    spent = budget(counts, target)
+    met = measured >= spec.objective if spec.sli is SLIKind.AVAILABILITY else measured <= spec.objective
+    if count_failed:  # the percentile of the successes holds, and so must the share of all requests
+        met = met and spent.bad <= (1 - target) * spent.total
+    return _Judged(met, spent, None, 1 - target, detail)
+
+
+def _verdict(spec: SLOSpec, judged: _Judged, judge_confidence: bool) -> tuple[Verdict, float, int | None, str]:
+    """PASS or FAIL by the objective, with its confidence; with `judge_confidence`, a pass the samples do not
+    support at `spec.confidence` is INCONCLUSIVE, with the samples it would need and why in the detail."""
+    n, bad, tail = judged.spent.total, judged.spent.bad, judged.tail
+    conf = confidence(n, bad, tail)
+    if not (judged.met and judge_confidence and spec.confidence > 0 and conf < spec.confidence):
+        return (Verdict.PASS if judged.met else Verdict.FAIL), conf, None, judged.detail
+    needed = samples_needed(tail, bad, spec.confidence)
+    detail = judged.detail + (
+        f"; too few samples to support it: confidence {conf:.1%} < {spec.confidence:.0%} "
+        f"(needs {needed:,} with {bad} bad, had {n:,})"
+    )
+    return Verdict.INCONCLUSIVE, conf, needed, detail
+
+
+def _timings(
+    slices: Sequence[Slice], counts: Sequence[Counts], fired: Sequence[Alert], faults: Sequence[float], target: float
+) -> tuple[float | None, float | None, float | None]:
+    """Time to detect (by the fast page, in intended and in wall-clock time) and to recover from the first fault."""
+    if not faults:
+        return None, None, None
+    fault_at = min(faults)
+    page = [a for a in fired if a.rule == "page-fast" and a.at >= fault_at]
+    ttd = round(page[0].at - fault_at, 3) if page else None
+    held = next((s.received_at for s in slices if page and abs(s.end - page[0].at) < 1e-6), None)
+    ttd_wall = None if held is None else round(held - fault_at, 3)
+    first_bad = next((c for c in counts if c.end > fault_at and c.total and c.bad / c.total > 1 - target), None)
+    if first_bad is None:
+        return ttd, ttd_wall, 0.0  # never left the objective: nothing to recover from
+    back = time_to_recover(counts, target, first_bad.start, RECOVERY_SUSTAIN_S)
+    return ttd, ttd_wall, None if back is None else round(first_bad.start + back - fault_at, 3)
+
+
 def evaluate(
     spec: SLOSpec,
     slices: Sequence[Slice],
@@ -83,44 +156,11 @@ def evaluate(
         )
     counts = slice_counts(spec, slices, count_failed)
     target = spec.target_ratio
-    if spec.budgeting is Budgeting.TIMESLICES:
-        uptime_target = spec.timeslice_target or target
-        spent = timeslice_budget(counts, uptime_target, target)
-        uptime = 1 - spent.bad / spent.total if spent.total else None
-        met = uptime is not None and uptime >= uptime_target
-        n, bad, tail = spent.total, spent.bad, 1 - uptime_target
-        detail += f"; {spent.bad} of {spent.total} slices bad (uptime {uptime or 0:.2%})"
-    else:
-        spent = budget(counts, target)
-        uptime = None
-        met = measured >= spec.objective if spec.sli is SLIKind.AVAILABILITY else measured <= spec.objective
-        if count_failed:  # the percentile of the successes holds, and so must the share of all requests
-            met = met and spent.bad <= (1 - target) * spent.total
-        n, bad, tail = spent.total, spent.bad, 1 - target
-    conf = confidence(n, bad, tail)
-    verdict = Verdict.PASS if met else Verdict.FAIL
-    needed = None
-    if met and judge_confidence and spec.confidence > 0 and conf < spec.confidence:
-        needed = samples_needed(tail, bad, spec.confidence)
-        verdict = Verdict.INCONCLUSIVE
-        detail += (
-            f"; too few samples to support it: confidence {conf:.1%} < {spec.confidence:.0%} "
-            f"(needs {needed:,} with {bad} bad, had {n:,})"
-        )
+    judged = _judge(spec, counts, measured, count_failed, detail)
+    spent = judged.spent
+    verdict, conf, needed, detail = _verdict(spec, judged, judge_confidence)
     fired = alerts(counts, target, scaled_rules())
-    ttd = ttr = ttd_wall = None
-    if faults:
-        fault_at = min(faults)
-        page = [a for a in fired if a.rule == "page-fast" and a.at >= fault_at]
-        ttd = round(page[0].at - fault_at, 3) if page else None
-        held = next((s.received_at for s in slices if page and abs(s.end - page[0].at) < 1e-6), None)
-        ttd_wall = None if held is None else round(held - fault_at, 3)
-        first_bad = next((c for c in counts if c.end > fault_at and c.total and c.bad / c.total > 1 - target), None)
-        if first_bad is None:
-            ttr = 0.0  # never left the objective: nothing to recover from
-        else:
-            back = time_to_recover(counts, target, first_bad.start, RECOVERY_SUSTAIN_S)
-            ttr = None if back is None else round(first_bad.start + back - fault_at, 3)
+    ttd, ttd_wall, ttr = _timings(slices, counts, fired, faults, target)
     return SLOResult(
         spec.name,
         spec.sli,
@@ -137,7 +177,7 @@ def evaluate(
         bad=spent.bad,
         budget_consumed=round(spent.consumed, 5),
         burn_rate=round(spent.burn_rate, 3),
-        uptime=None if uptime is None else round(uptime, 5),
+        uptime=None if judged.uptime is None else round(judged.uptime, 5),
         alerts=tuple(
             f"{a.rule} at +{a.at - start:.2f} s (burn {a.long_burn:.1f}x / {a.short_burn:.1f}x)" for a in fired
         ),

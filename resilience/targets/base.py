@@ -6,6 +6,10 @@ their states, route the gateway's traffic for a pod through a proxy, drive a rol
 read a pipeline stage's metrics, and cut, thin or throttle a region's network (`cut_region`, `shape_link`:
 the fault says what, the target knows how, e.g. nftables and tc for regions in network namespaces in
 `regionnet.py`). `LocalPlatform` (local.py) is the reference platform's implementation.
+
+The records are the toolkit's own frozen dataclasses; what a platform serves is parsed into them through the
+wire contracts both sides import (`reference_platform.contracts`: `StatusPodRecord`, `PodExitRecord`,
+`RegionNetwork`), so a pod's JSON is spelled once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from reference_platform.contracts import PodExitRecord, RegionNetwork, StatusPodRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +37,13 @@ class PodExit:
     """The signal that ended it (`SIGKILL`), if any."""
 
     @classmethod
+    def from_record(cls, r: PodExitRecord) -> PodExit:
+        return cls(pid=r.pid, returncode=r.returncode, at=r.at, reason=r.reason, signal=r.signal)
+
+    @classmethod
     def from_json(cls, d: dict[str, Any]) -> PodExit:
-        return cls(
-            pid=int(d["pid"]),
-            returncode=d.get("returncode"),
-            at=float(d["at"]),
-            reason=str(d.get("reason", "")),
-            signal=d.get("signal"),
-        )
+        """A pod's `last_exit` as the platform serves it; pydantic's ValidationError when it is not one."""
+        return cls.from_record(PodExitRecord.model_validate(d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +67,29 @@ class Pod:
     grpc_port: int | None = None
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Pod:
+    def from_record(cls, r: StatusPodRecord) -> Pod:
         return cls(
-            name=d["name"],
-            role=d["role"],
-            region=d["region"],
-            pid=d["pid"],
-            ready=d["ready"],
-            restarts=d["restarts"],
-            ready_at=d["ready_at"],
-            last_exit=PodExit.from_json(d["last_exit"]) if d.get("last_exit") else None,
-            model_version=d.get("model_version"),
-            server_p99_ms=d.get("server_p99_ms"),
-            variant=d.get("variant", "stable"),
-            crash_loop=d.get("crash_loop", False),
-            host=d.get("host") or "127.0.0.1",
-            http_port=d.get("http_port"),
-            grpc_port=d.get("grpc_port"),
+            name=r.name,
+            role=r.role,
+            region=r.region,
+            pid=r.pid,
+            ready=r.ready,
+            restarts=r.restarts,
+            ready_at=r.ready_at,
+            last_exit=PodExit.from_record(r.last_exit) if r.last_exit else None,
+            model_version=r.model_version,
+            server_p99_ms=r.server_p99_ms,
+            variant=r.variant,
+            crash_loop=r.crash_loop,
+            host=r.host,
+            http_port=r.http_port,
+            grpc_port=r.grpc_port,
         )
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Pod:
+        """An item of the platform's `/pods` (or `/status`'s pods); pydantic's ValidationError when it is not one."""
+        return cls.from_record(StatusPodRecord.model_validate(d))
 
     @property
     def labels(self) -> dict[str, object]:
@@ -113,16 +123,17 @@ class RegionLink:
     ns_dev: str
 
     @classmethod
-    def from_json(cls, region: str, d: dict[str, Any]) -> RegionLink:
+    def from_record(cls, region: str, r: RegionNetwork) -> RegionLink:
+        """The region's network as the platform's state file records it."""
         return cls(
             region=region,
-            netns=str(d["netns"]),
-            cidr=str(d["cidr"]),
-            gateway_ip=str(d["gateway_ip"]),
-            control_ip=str(d["control_ip"]),
-            pod_ip=str(d["pod_ip"]),
-            host_dev=str(d["host_dev"]),
-            ns_dev=str(d["ns_dev"]),
+            netns=r.netns,
+            cidr=r.cidr,
+            gateway_ip=r.gateway_ip,
+            control_ip=r.control_ip,
+            pod_ip=r.pod_ip,
+            host_dev=r.host_dev,
+            ns_dev=r.ns_dev,
         )
 
     @property

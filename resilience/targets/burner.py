@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +24,7 @@ from typing import IO, Any
 import psutil
 
 from resilience.errors import FaultError, UsageError
+from resilience.targets.helperprocess import HelperProcess, Readiness, die_with_parent, stop_recorded, write_state
 
 log = logging.getLogger(__name__)
 
@@ -60,23 +58,6 @@ def _validate(
     return sorted(set(cpus))
 
 
-def _write_state(path: Path, state: dict[str, Any]) -> None:
-    """Replace the state file atomically: a reader sees the old state or the new one, never half of one."""
-    state["updated_at"] = time.time()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
-
-
-def _read_state(path: Path) -> dict[str, Any] | None:
-    """The burner's state file, or None if it is absent or unreadable."""
-    try:
-        state: dict[str, Any] = json.loads(path.read_text())
-        return state
-    except (OSError, ValueError):
-        return None
-
-
 def _cpu_ticks(cpus: list[int]) -> dict[int, tuple[int, int]]:
     """(busy, total) jiffies of each listed CPU from /proc/stat; idle and iowait are the only non-busy time."""
     ticks = {}
@@ -88,17 +69,11 @@ def _cpu_ticks(cpus: list[int]) -> dict[int, tuple[int, int]]:
     return ticks
 
 
-def _die_with_parent() -> None:
-    """Have the kernel SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG), so no worker outlives it."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
-
-
 def _cpu_worker(cpu: int, utilization: float, parent: int, deadline: float) -> None:
     """Burn `utilization` of core `cpu` until killed, orphaned, or past `deadline` (monotonic)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # the parent's handlers came with fork(); a worker just dies
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # so no worker outlives the burner
     os.sched_setaffinity(0, {cpu})
     period_start, x = time.monotonic(), 0
     # getppid() is the fallback for the death signal (and covers a parent that died before prctl ran).
@@ -156,7 +131,7 @@ def _burn_cpu(ns: argparse.Namespace, cpus: list[int], state: dict[str, Any], st
         if now >= next_refresh:
             with contextlib.suppress(psutil.Error):
                 evidence(sum(sum(p.cpu_times()[:2]) for p in procs), now)
-            _write_state(ns.state_file, state)
+            write_state(ns.state_file, state)
             next_refresh += REFRESH_S
         time.sleep(min(0.05, max(0.0, deadline - now)))
     end = min(time.monotonic(), stop.at)
@@ -237,7 +212,7 @@ def _burn_gpu(ns: argparse.Namespace, state: dict[str, Any], stop: _Stop) -> Non
             except nvml.NVMLError as exc:  # e.g. NotSupported on a MIG slice: keep burning, and say why no samples
                 state["nvml_error"], handle = f"{type(exc).__name__}: {exc}", None
             state.update(gpu_util=stats(util), vram_used_bytes=stats(used), achieved_utilization=busy_s / (now - t0))
-            _write_state(ns.state_file, state)
+            write_state(ns.state_file, state)
             next_refresh += REFRESH_S
         period_end = period_start + PERIOD_S
         time.sleep(max(0.0, min(period_end, deadline) - time.monotonic()))
@@ -298,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return EXIT_UNAVAILABLE
     state.update(final=True, finished_at=time.time(), stopped_by=stop.signame or "duration")
-    _write_state(ns.state_file, state)
+    write_state(ns.state_file, state)
     log.info("done (%s): achieved utilization %.2f", state["stopped_by"], state["achieved_utilization"])
     return 0
 
@@ -317,60 +292,29 @@ def gpu_present() -> bool:
         return False
 
 
-def _is_burner(pid: int) -> bool:
-    """Whether `pid` is a burner: pids are reused, and an unrelated process must never be signalled."""
-    try:
-        return pid > 0 and MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Send `sig` to the burner's process group (its workers included), or to it alone if it leads none."""
-    with contextlib.suppress(ProcessLookupError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-
-
 class BurnerProcess:
     """A burner started by `start_burner`: its pid, its evidence, its wait and its stop."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], state_file: Path) -> None:
-        self._popen = popen
+    def __init__(self, helper: HelperProcess, state_file: Path) -> None:
+        self._helper = helper
         self.state_file = state_file
 
     @property
     def pid(self) -> int:
-        return self._popen.pid
+        return self._helper.pid
 
     def state(self) -> dict[str, Any]:
         """Read the state the burner last wrote (refreshed every 0.5 s; final once it has finished)."""
-        state = _read_state(self.state_file)
-        if state is None:
-            raise FaultError(f"burner pid {self.pid}: no readable state file at {self.state_file}")
-        return state
+        return self._helper.state()
 
     def wait(self, timeout_s: float) -> dict[str, Any]:
         """Wait for the burn to end; return its final state."""
-        try:
-            self._popen.wait(timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            raise FaultError(f"burner pid {self.pid} still running after {timeout_s:.1f} s") from exc
+        self._helper.wait(timeout_s)
         return self.state()
 
     def stop(self, timeout_s: float = 3.0) -> dict[str, Any]:
-        """SIGTERM the burner's process group, SIGKILL it if it lingers; return the last state. Idempotent."""
-        # Signal only while the leader is unreaped: after that its pid (and group id) may belong to someone else.
-        if self._popen.poll() is None:
-            _signal_group(self.pid, signal.SIGTERM)
-            try:
-                self._popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("burner pid %d ignored SIGTERM for %.1f s: SIGKILL", self.pid, timeout_s)
-                _signal_group(self.pid, signal.SIGKILL)
-                self._popen.wait(timeout_s)
+        """SIGTERM the burner's process group (its workers too), SIGKILL it if it lingers; return the last state."""
+        self._helper.stop(timeout_s)
         return self.state()
 
 
@@ -402,24 +346,14 @@ def start_burner(
         if gpu
         else ["--cpus", ",".join(map(str, cpu_list))]
     )
-    state_file.unlink(missing_ok=True)
     with open(log_path, "ab+") if log_path else tempfile.TemporaryFile() as out:
         since = out.seek(0, os.SEEK_END)
-        # Its own session: it outlives our process group's signals, and its workers share its group for stop().
-        popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            exited = popen.poll() is not None  # before reading: a burn may be over before we look
-            state = _read_state(state_file)
-            if state is not None and state.get("pid") == popen.pid:
-                return BurnerProcess(popen, state_file)
-            if exited:
-                raise FaultError(
-                    f"the burner exited with code {popen.returncode} before starting:\n{_tail(out, since)}"
-                )
-            time.sleep(0.05)
-        _signal_group(popen.pid, signal.SIGKILL)
-        popen.wait()
+        helper = HelperProcess.spawn(cmd, "burner", output=out, state_file=state_file)
+        readiness = helper.wait_ready(timeout_s)
+        if readiness is Readiness.READY:
+            return BurnerProcess(helper, state_file)
+        if readiness is Readiness.EXITED:
+            raise FaultError(f"the burner exited with code {helper.returncode} before starting:\n{_tail(out, since)}")
         raise FaultError(
             f"the burner wrote no state to {state_file} within {timeout_s:.1f} s; killed it:\n{_tail(out, since)}"
         )
@@ -427,16 +361,7 @@ def start_burner(
 
 def stop_burner_pid(pid: int, timeout_s: float = 3.0) -> bool:
     """Stop the burner at `pid` (known from a ledger) if it is one: SIGTERM its group, then SIGKILL. True if stopped."""
-    if not _is_burner(pid):
-        return False
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _is_burner(pid) and time.monotonic() < deadline:  # a zombie has an empty cmdline: it counts as gone
-        time.sleep(0.02)
-    if _is_burner(pid):
-        log.warning("burner pid %d ignored SIGTERM for %.1f s: SIGKILL", pid, timeout_s)
-        _signal_group(pid, signal.SIGKILL)
-    return True
+    return stop_recorded(pid, MODULE, "burner", timeout_s)
 
 
 if __name__ == "__main__":

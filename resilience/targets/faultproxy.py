@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import random
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import FaultError, UsageError
+from resilience.targets.helperprocess import HelperProcess, Readiness, remove_state, stop_recorded, write_state
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,8 @@ class _Proxy:
     def _write_state(self) -> None:
         """Replace the state file atomically, so a reader never sees half of it."""
         fault = {k: getattr(self.ns, k) for k in ("mode", "latency_ms", "jitter_ms", "probability")}
-        state = {"pid": os.getpid(), **fault, "links": self.reported, "started_at": self.started_at}
-        state.update(updated_at=time.time(), **self.counters)
-        tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)
+        state = {"pid": os.getpid(), **fault, "links": self.reported, "started_at": self.started_at, "updated_at": 0.0}
+        write_state(self.state_file, {**state, **self.counters})  # stamps updated_at
 
     async def _handle(self, host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Apply the mode to one accepted client connection."""
@@ -276,53 +273,27 @@ class ProxyLink:
     upstream_port: int
 
 
-def _read_state(state_file: Path) -> dict[str, Any] | None:
-    """The proxy's state file, or None if it is absent or unreadable."""
-    try:
-        state: dict[str, Any] = json.loads(state_file.read_text())
-        return state
-    except (OSError, ValueError):
-        return None
-
-
-def _remove_state(state_file: Path, pid: int) -> None:
-    """Remove a state file left by `pid` (killed before it could), but never one a newer proxy owns."""
-    state = _read_state(state_file)
-    if state is not None and state.get("pid") == pid:
-        state_file.unlink(missing_ok=True)
-
-
 class ProxyProcess:
     """A proxy started by `start_proxy`: its pid, its links as it reported them, its counters, and its stop."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], state_file: Path, links: list[ProxyLink]) -> None:
-        self._popen = popen
-        self.pid = popen.pid
+    def __init__(self, helper: HelperProcess, state_file: Path, links: list[ProxyLink]) -> None:
+        self._helper = helper
+        self.pid = helper.pid
         self.links = links
         self.state_file = state_file
 
     @property
     def returncode(self) -> int | None:
-        return self._popen.poll()
+        return self._helper.returncode
 
     def stats(self) -> dict[str, Any]:
         """Read the counters the proxy last wrote (refreshed every 0.25 s)."""
-        state = _read_state(self.state_file)
-        if state is None:
-            raise FaultError(f"fault proxy pid {self.pid}: no readable state file at {self.state_file}")
-        return state
+        return self._helper.state()
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """SIGTERM the proxy, SIGKILL it if it lingers, and remove its state file. Idempotent."""
-        if self._popen.poll() is None:
-            self._popen.send_signal(signal.SIGTERM)
-            try:
-                self._popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("fault proxy pid %d ignored SIGTERM for %.1fs: SIGKILL", self.pid, timeout_s)
-                self._popen.kill()
-                self._popen.wait(timeout_s)
-        _remove_state(self.state_file, self.pid)
+        self._helper.stop(timeout_s)
+        remove_state(self.state_file, self.pid)
 
 
 def start_proxy(
@@ -348,63 +319,26 @@ def start_proxy(
     cmd += ["--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms), "--probability", str(probability)]
     for host, port in links:
         cmd += ["--link", f"0:{host}:{port}"]
-    state_file.unlink(missing_ok=True)
     with open(log_path, "ab") if log_path else contextlib.nullcontext(subprocess.DEVNULL) as out:
-        # Its own session: it outlives us and our process group's signals; the fault ledger records its pid.
-        popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = _read_state(state_file)
-        if state is not None and state.get("pid") == popen.pid:
-            reported = [(d["listen"], *d["upstream"].rsplit(":", 1)) for d in state["links"]]
-            return ProxyProcess(popen, state_file, [ProxyLink(int(lp), h, int(p)) for lp, h, p in reported])
-        if popen.poll() is not None:
-            raise FaultError(
-                f"fault proxy ({mode}) exited with code {popen.returncode} before listening;"
-                f" see {log_path if log_path else 'its log (pass log_path to keep one)'}"
-            )
-        time.sleep(0.02)
-    popen.kill()
-    popen.wait()
+        # It outlives us (no death signal): the fault ledger records its pid for `resilience recover`.
+        helper = HelperProcess.spawn(cmd, "fault proxy", output=out, state_file=state_file, env=env)
+    readiness = helper.wait_ready(timeout_s, poll_s=0.02)
+    if readiness is Readiness.READY:
+        reported = [(d["listen"], *d["upstream"].rsplit(":", 1)) for d in helper.state()["links"]]
+        return ProxyProcess(helper, state_file, [ProxyLink(int(lp), h, int(p)) for lp, h, p in reported])
+    if readiness is Readiness.EXITED:
+        raise FaultError(
+            f"fault proxy ({mode}) exited with code {helper.returncode} before listening;"
+            f" see {log_path if log_path else 'its log (pass log_path to keep one)'}"
+        )
     raise FaultError(f"fault proxy ({mode}) did not report listening in {timeout_s:.1f}s at {state_file}; killed it")
-
-
-def _is_proxy(pid: int) -> bool:
-    """Whether `pid` is a live fault proxy: pids are reused, and an unrelated process must never be signalled."""
-    if pid <= 0:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return MODULE.encode() in cmdline.split(b"\0")
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs (a zombie does not); reaps it if it is our own child."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def stop_proxy_pid(pid: int, state_file: Path | None, timeout_s: float = 3.0) -> bool:
     """Stop the proxy at `pid` (known from a ledger) if it is one: SIGTERM, then SIGKILL. True if one was stopped."""
-    stopped = _is_proxy(pid)
-    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 1.0)) if stopped else ():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not _alive(pid):
-            break
-        log.warning("fault proxy pid %d outlived %s for %.1fs", pid, sig.name, wait_s)
+    stopped = stop_recorded(pid, MODULE, "fault proxy", timeout_s)
     if state_file is not None:
-        _remove_state(state_file, pid)
+        remove_state(state_file, pid)
     return stopped
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -13,16 +12,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reference_platform.contracts import GATEWAY_SOCKET, SHM_PREFIX, WORKSPACE_PREFIX
 from reference_platform.contracts import PLATFORM_ID_ENV as PLATFORM_ID_ENV
 from resilience.errors import PlatformError, UsageError
 from resilience.targets import netfilter
-from resilience.targets.local import STATE_FILE, LocalPlatform
+from resilience.targets.local import STATE_FILE, LocalPlatform, read_state
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,10 @@ def running(state_dir: Path) -> LocalPlatform | None:
 
 def _same_shape(platform: LocalPlatform, state_dir: Path, **asked: int | bool | None) -> None:
     """A running platform is reused only if it has the shape asked for (what was not asked for may differ)."""
-    shape = platform.state.get("shape")
-    if not isinstance(shape, dict):
+    recorded_shape = platform.platform_state.shape
+    if recorded_shape is None:
         return  # started by an older version: nothing to compare
+    shape = recorded_shape.model_dump()
     differ = [
         f"{key} {shape.get(key)} (asked for {value})"
         for key, value in asked.items()
@@ -121,40 +123,85 @@ def up(
     raise PlatformError(f"the platform was not ready within {timeout_s:.0f} s (logs in {logs}); it was stopped")
 
 
+@dataclass(frozen=True, slots=True)
+class _Remains:
+    """What `down` stops and sweeps: the state file's supervisor, platform id and namespaces."""
+
+    supervisor_pid: int | None = None
+    control_url: str | None = None
+    platform_id: str | None = None
+    namespaces: tuple[str, ...] = ()
+
+
+class _Salvaged(BaseModel):
+    """What `down` still takes from a state file it cannot read as a `PlatformState` (another version's, say):
+    whatever of the ids is there and well-formed; the rest is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    supervisor_pid: int | None = None
+    control_url: str | None = None
+    platform_id: str | None = None
+
+
+def _remains(path: Path) -> _Remains:
+    try:
+        state = read_state(path)
+    except PlatformError:
+        if not path.exists():
+            return _Remains()
+        log.warning("%s is not a state file this version reads: stopping and sweeping what it still names", path)
+        try:
+            salvaged = _Salvaged.model_validate_json(path.read_text())
+        except (OSError, ValidationError):
+            return _Remains()
+        return _Remains(salvaged.supervisor_pid, salvaged.control_url, salvaged.platform_id)
+    namespaces = tuple(r.netns for r in state.network.regions.values())
+    return _Remains(state.supervisor_pid, state.control_url, state.platform_id, namespaces)
+
+
+def _stop_supervisor(state: _Remains, timeout_s: float) -> None:
+    """Ask the supervisor to stop (SIGTERM when it does not answer), wait for it, SIGKILL it past `timeout_s`."""
+    sup_pid = state.supervisor_pid
+    if sup_pid is None or not psutil.pid_exists(sup_pid):
+        return
+    if not _asked_to_stop(state.control_url):
+        with contextlib.suppress(ProcessLookupError):  # it died (and was reaped) since pid_exists
+            os.kill(sup_pid, signal.SIGTERM)
+    try:
+        psutil.Process(sup_pid).wait(timeout=timeout_s)
+    except psutil.TimeoutExpired:
+        log.warning("supervisor %d did not stop in %.0f s; killing it", sup_pid, timeout_s)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sup_pid, signal.SIGKILL)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _asked_to_stop(control_url: str | None) -> bool:
+    """POST the control API's /shutdown; False when there is none or it did not answer."""
+    if control_url is None:
+        return False
+    try:
+        httpx.post(f"{control_url}/shutdown", timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def down(state_dir: Path, timeout_s: float = 45.0) -> list[int]:
     """Stop the platform; then kill anything still carrying its id. Returns the pids swept up."""
     path = state_dir / STATE_FILE
-    state: dict[str, object] = {}
-    if path.exists():
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            state = {}
-    sup_pid = state.get("supervisor_pid")
-    if isinstance(sup_pid, int) and psutil.pid_exists(sup_pid):
-        try:
-            httpx.post(f"{state['control_url']}/shutdown", timeout=2.0)
-        except httpx.HTTPError:
-            with contextlib.suppress(ProcessLookupError):  # it died (and was reaped) since pid_exists
-                os.kill(sup_pid, signal.SIGTERM)
-        try:
-            psutil.Process(sup_pid).wait(timeout=timeout_s)
-        except psutil.TimeoutExpired:
-            log.warning("supervisor %d did not stop in %.0f s; killing it", sup_pid, timeout_s)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(sup_pid, signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    platform_id = state.get("platform_id")
-    swept = sweep(str(platform_id)) if platform_id else []
+    state = _remains(path)
+    _stop_supervisor(state, timeout_s)
+    platform_id = state.platform_id
+    swept = sweep(platform_id) if platform_id else []
     if platform_id:  # replica workspaces of a supervisor that died before cleaning up (see reference_platform.pods)
-        shutil.rmtree(Path(tempfile.gettempdir()) / f"{WORKSPACE_PREFIX}{str(platform_id)[:12]}", ignore_errors=True)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"{WORKSPACE_PREFIX}{platform_id[:12]}", ignore_errors=True)
     for pid in swept:  # and the python-backend segments of its tritonservers, named rsw<pid>_ by the replica
         for segment in Path("/dev/shm").glob(f"{SHM_PREFIX}{pid}_*"):
             segment.unlink(missing_ok=True)
-    network = state.get("network")
-    if isinstance(network, dict):  # namespaces of a supervisor that died before cleaning up
-        netfilter.delete_namespaces([r["netns"] for r in network.get("regions", {}).values()])
+    if state.namespaces:  # namespaces of a supervisor that died before cleaning up
+        netfilter.delete_namespaces(list(state.namespaces))
     path.unlink(missing_ok=True)
     (state_dir / GATEWAY_SOCKET).unlink(missing_ok=True)
     return swept

@@ -6,7 +6,6 @@ and the supervisor — the pod's parent, which reaps it — is asked what it saw
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from reference_platform.contracts import STATE_FILE as STATE_FILE
+from reference_platform.contracts import PlatformState
 from resilience.errors import FaultError, PlatformError, UsageError
 from resilience.targets import netfilter, regionnet
 from resilience.targets.base import Pod, RegionLink, TbfStats
@@ -32,25 +33,47 @@ def default_state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or ".resilience").resolve()
 
 
+def read_state(path: Path) -> PlatformState:
+    """The platform state file at `path`, as the supervisor wrote it; PlatformError, naming the file and the
+    fix, when there is none or it is not one (half-written, another version's, edited by hand)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PlatformError(
+            f"no local platform is running ({path} does not exist); start one with `resilience platform up`, "
+            "or add `--with-platform` to this command (run, suite, gate and gameday take it)"
+        ) from None
+    except OSError as exc:
+        raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc
+    try:
+        return PlatformState.model_validate_json(text)
+    except ValidationError as exc:
+        raise PlatformError(
+            f"{path}: not a platform state file this version reads ({_problems(exc)}); "
+            "run `resilience platform down` to stop what it names and remove it, then `resilience platform up`"
+        ) from None
+
+
+def _problems(exc: ValidationError, most: int = 3) -> str:
+    """`gateway.http: Field required; ...`: where each problem is (the first few), for a one-line message."""
+    errors = exc.errors()
+    said = [f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg']}" for e in errors[:most]]
+    return "; ".join(said) + (f"; and {len(errors) - most} more" if len(errors) > most else "")
+
+
 class LocalPlatform:
     """A running local reference platform."""
 
     def __init__(self, state_dir: Path | None = None) -> None:
         self.state_dir = state_dir or default_state_dir()
-        path = self.state_dir / STATE_FILE
-        try:
-            self.state: dict[str, Any] = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise PlatformError(
-                f"no local platform is running ({path} does not exist); start one with `resilience platform up`, "
-                "or add `--with-platform` to this command (run, suite, gate and gameday take it)"
-            ) from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PlatformError(f"{path}: unreadable platform state ({exc}); run `resilience platform down`") from exc
-        self.control_url: str = self.state["control_url"]
-        self.gateway_http: str = self.state["gateway"]["http"]
-        self.gateway_grpc: str = self.state["gateway"]["grpc"]
-        self.model: str = self.state["model"]
+        self.platform_state = read_state(self.state_dir / STATE_FILE)
+        """The state file, as the supervisor wrote it."""
+        self.state: dict[str, Any] = self.platform_state.model_dump(mode="json")
+        """The same as plain JSON, for callers that index it (`state["platform_id"]`)."""
+        self.control_url: str = self.platform_state.control_url
+        self.gateway_http: str = self.platform_state.gateway.http
+        self.gateway_grpc: str = self.platform_state.gateway.grpc
+        self.model: str = self.platform_state.model
 
     def _get(self, path: str) -> Any:
         try:
@@ -77,8 +100,8 @@ class LocalPlatform:
 
     def _links(self) -> dict[str, RegionLink]:
         """Each region's network namespace, addresses and veth (none when the regions share loopback)."""
-        regions: dict[str, Any] = (self.state.get("network") or {}).get("regions") or {}
-        return {name: RegionLink.from_json(name, d) for name, d in regions.items()}
+        regions = self.platform_state.network.regions
+        return {name: RegionLink.from_record(name, net) for name, net in regions.items()}
 
     def region_link(self, region: str) -> RegionLink | None:
         return self._links().get(region)
@@ -125,7 +148,7 @@ class LocalPlatform:
 
     def camera_control(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Change the cameras' settings (fps, defect_rate, corrupt_ratio, stalled); return the new ones."""
-        urls: dict[str, str] = self.state.get("pipeline") or {}
+        urls = self.platform_state.pipeline
         if "cameras" not in urls:
             raise PlatformError("the platform runs no cameras; start it with `resilience platform up --pipeline`")
         return _json_request(
@@ -134,7 +157,7 @@ class LocalPlatform:
 
     def stage_metrics(self, stage: str) -> dict[str, float]:
         """A pipeline stage's Prometheus samples (labels kept in the names)."""
-        urls: dict[str, str] = self.state.get("pipeline") or {}
+        urls = self.platform_state.pipeline
         if stage not in urls:
             raise PlatformError(
                 f"the platform runs no {stage!r} stage; start it with `resilience platform up --pipeline`"
@@ -153,11 +176,20 @@ class LocalPlatform:
         return [int(v) for v in self.status().get("model_versions", [])]
 
     def pods(self) -> list[Pod]:
-        return [Pod.from_json(d) for d in self._get("/pods")]
+        return self._parse_pods(self._get("/pods"), "/pods")
 
     def pods_with_latency(self) -> list[Pod]:
         """Pods plus each replica's server-side p99 (slower: reads every replica's metrics)."""
-        return [Pod.from_json(d) for d in self.status()["pods"]]
+        return self._parse_pods(self.status().get("pods"), "/status")
+
+    def _parse_pods(self, items: Any, path: str) -> list[Pod]:
+        try:
+            return [Pod.from_json(d) for d in items]
+        except (ValidationError, TypeError) as exc:
+            raise PlatformError(
+                f"the platform supervisor at {self.control_url} answered {path} with pods this version does not "
+                f"read ({exc}); restart the platform with it (`resilience platform down`, then `up`)"
+            ) from None
 
     def pod(self, name: str) -> Pod | None:
         return next((p for p in self.pods() if p.name == name), None)

@@ -84,9 +84,9 @@ def test_corrupted_frames_are_counted_and_skipped_without_crashing(pipeline: Pla
 def _probe(p: Platform, max_psi: float) -> bool:
     from resilience.ctk.probes import prediction_drift_below
     from resilience.engine import session
-    from resilience.engine.session import RunSession
+    from resilience.engine.session import RunPlan, RunSession
 
-    session.begin(RunSession(experiment_path=None, work_dir=p.state_dir))
+    session.begin(RunSession(RunPlan(experiment_path=None, work_dir=p.state_dir)))
     try:
         session.current().platform(p.state_dir)
         return prediction_drift_below(max_psi)

@@ -3,6 +3,9 @@ and compute saturation (no GPU here: the replicas' CPU cores, named as such)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,16 +113,36 @@ def test_selectors_refuse_nothing_matched_and_the_blast_radius(platform: Platfor
     assert len(plan) == 1 and "SIGKILL" in plan[0]
 
 
+def _spin_share(seconds: float) -> float:
+    """The smallest share of a core a process spinning on each core got over `seconds` (CPU time / wall time)."""
+    code = (
+        "import os,sys,time\n"
+        "os.sched_setaffinity(0,{int(sys.argv[1])})\n"
+        "t0,c0=time.monotonic(),time.process_time()\n"
+        "while time.monotonic()-t0<float(sys.argv[2]): pass\n"
+        "print((time.process_time()-c0)/(time.monotonic()-t0))\n"
+    )
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", code, str(cpu), str(seconds)], stdout=subprocess.PIPE, text=True)
+        for cpu in sorted(os.sched_getaffinity(0))
+    ]
+    return min(float(p.communicate(timeout=30)[0]) for p in spinners)
+
+
 def test_compute_saturation_without_a_gpu_says_so_and_burns_the_replicas_cores(platform: Platform) -> None:
     if burner.gpu_present():
         pytest.skip("a GPU is present: the GPU path applies")
-    # Half of each core: what the scheduler's fair share still grants the burner when another process keeps a
-    # core busy (a shared CI box). At 0.8 the burn honestly reports "not landed" there (60% of 80%).
-    (rec,) = Saturation(utilization=0.5, duration_s=3).inject(_ctx(platform))
+    # The share of a core a CPU-bound process gets here, now: the burner cannot claim more of a shared box
+    # (with one busy neighbour per core the scheduler's fair share is half). Aim at most of that, at most 0.8;
+    # at a fixed 0.8 the burn honestly reports "not landed" beside a busy neighbour (60% of 80%).
+    available = _spin_share(0.5)
+    target = round(min(0.8, 0.8 * available), 2)
+    assert target >= 0.2, f"this box gives a spinning process only {available:.0%} of a core: too busy to judge"
+    (rec,) = Saturation(utilization=target, duration_s=3).inject(_ctx(platform))
     assert rec.kind is FaultKind.COMPUTE_SATURATION
     assert rec.kind.value == "compute-saturation (no GPU present)"
     assert rec.landed, rec.evidence
-    assert rec.evidence["mode"] == "cpu" and rec.evidence["target"] == 0.5
-    assert rec.evidence["measured"] == round(rec.evidence["achieved_utilization"], 4) >= 0.5 * UTILIZATION_TOLERANCE
+    assert rec.evidence["mode"] == "cpu" and rec.evidence["target"] == target
+    assert rec.evidence["measured"] == round(rec.evidence["achieved_utilization"], 4) >= target * UTILIZATION_TOLERANCE
     assert "CPU cores" in rec.target
     assert_nothing_left(platform.state_dir)

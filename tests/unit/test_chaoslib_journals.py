@@ -9,7 +9,7 @@ import pytest
 from chaoslib.experiment import run_experiment
 from chaoslib.types import Schedule, Strategy
 
-from resilience.engine.session import RunSession
+from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.verdict import decide, hypothesis_checks
 from resilience.model import ExitCode, FaultKind, FaultRecord, RunStatus, SLIKind, SLOResult, Verdict
 from tests.unit import ctk_doubles
@@ -54,8 +54,8 @@ def _decide(
     journal: dict[str, Any], faults: int = 1, slos: list[SLOResult] | None = None, run: RunSession | None = None
 ) -> tuple[RunStatus, ExitCode, list[str]]:
     """Decide with what a run with load measured: `faults` landed faults and `slos` (one that held by default)."""
-    run = run or RunSession(experiment_path=Path("x.yaml"), work_dir=Path("/tmp"))
-    run.faults += [FaultRecord(FaultKind.POD_KILL, f"pod a-{i}", 1.0, True) for i in range(faults)]
+    run = run or RunSession(RunPlan(experiment_path=Path("x.yaml"), work_dir=Path("/tmp")))
+    run.book.faults += [FaultRecord(FaultKind.POD_KILL, f"pod a-{i}", 1.0, True) for i in range(faults)]
     return decide(journal, run, [HELD] if slos is None else slos, hypothesis_checks(journal))
 
 
@@ -113,7 +113,7 @@ def test_a_load_control_that_raises_anything_breaks_the_run(tmp_path: Path) -> N
     """chaoslib logs a control's exception at debug level and runs on: ours records it and the run errors."""
     from resilience.engine import session
 
-    run = session.begin(RunSession(experiment_path=tmp_path / "x.yaml", work_dir=tmp_path))
+    run = session.begin(RunSession(RunPlan(experiment_path=tmp_path / "x.yaml", work_dir=tmp_path)))
     try:
         ctk_doubles.script(True)
         exp = _experiment([_action("wait", seconds=0.01)])
@@ -126,7 +126,26 @@ def test_a_load_control_that_raises_anything_breaks_the_run(tmp_path: Path) -> N
         journal = _run(exp)
     finally:
         session.end()
-    assert run.load is None and "ValidationError" in run.errors[0]  # pydantic's, not a ResilienceError
+    assert run.measured.load is None and "ValidationError" in run.outcome.errors[0]  # pydantic's, not a ResilienceError
     status, code, reasons = _decide(journal, run=run)
     assert (status, code) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT)
     assert reasons[0].startswith("the run broke: the load") and "rate" in reasons[0]
+
+
+def test_an_action_outside_a_run_says_what_is_missing_and_opens_no_session() -> None:
+    """Nothing opens a run implicitly: an action or probe with no run open (an experiment without the load
+    control under `chaos run`) fails naming the control to add; only the load control opens one."""
+    from resilience.engine import session
+    from resilience.errors import NoRunError
+
+    assert session.peek() is None
+    with pytest.raises(NoRunError, match=r"resilience\.ctk\.controls"):
+        session.current()
+    assert session.peek() is None
+    opened = session.open_for_chaos_run()
+    try:
+        assert session.current() is opened and session.open_for_chaos_run() is opened
+        assert opened.plan.experiment_path is None and opened.plan.work_dir.parts[-3:-1] == (".resilience", "runs")
+    finally:
+        session.end()
+    assert session.peek() is None

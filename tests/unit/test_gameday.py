@@ -20,7 +20,7 @@ from resilience.ctk import timeline
 from resilience.engine import session
 from resilience.engine.operator import Operator
 from resilience.engine.runner import _Phases
-from resilience.engine.session import RunSession
+from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.suite import aggregate
 from resilience.engine.verdict import decide
 from resilience.model import EventKind, ExitCode, RunReport, RunStatus, SLIKind, SLOResult, SuiteRun, Verdict
@@ -29,7 +29,7 @@ from resilience.report.html import render_html
 
 
 def _run(tmp_path: Path) -> RunSession:
-    return RunSession(experiment_path=None, work_dir=tmp_path)
+    return RunSession(RunPlan(experiment_path=None, work_dir=tmp_path))
 
 
 def _gate_in_thread(op: Operator, step: str) -> tuple[threading.Thread, dict[str, Any]]:
@@ -60,7 +60,7 @@ def test_the_gate_waits_for_the_operator_and_records_the_decision(tmp_path: Path
     assert op.confirm()
     t.join(2)
     assert out == {"ran": True} and op.waiting is None
-    assert [(e.kind, e.text) for e in run.events] == [(EventKind.CONFIRMED, "kill-one-replica")]
+    assert [(e.kind, e.text) for e in run.timeline.events] == [(EventKind.CONFIRMED, "kill-one-replica")]
     assert not op.confirm()  # the decision is spent
 
 
@@ -75,8 +75,8 @@ def test_skip_and_abort_while_waiting(tmp_path: Path) -> None:
     op.abort("the operator pressed abort")
     t.join(2)
     assert "aborted by the operator before 'add-latency'" in out["raised"]
-    assert run.aborted_by is not None and "during" in run.aborted_by
-    assert [e.kind for e in run.events] == [EventKind.SKIPPED, EventKind.ABORT]
+    assert run.outcome.aborted_by is not None and "during" in run.outcome.aborted_by
+    assert [e.kind for e in run.timeline.events] == [EventKind.SKIPPED, EventKind.ABORT]
     with pytest.raises(InterruptExecution):  # aborted stays aborted: no further step runs
         op.gate("next-step")
 
@@ -85,7 +85,7 @@ def test_confirm_all_never_blocks_and_says_so(tmp_path: Path) -> None:
     op, run = Operator(confirm_all=True), _run(tmp_path)
     op.attach(run)
     assert op.gate("kill") is True
-    assert run.events[0].kind is EventKind.CONFIRMED and "automatically" in run.events[0].text
+    assert run.timeline.events[0].kind is EventKind.CONFIRMED and "automatically" in run.timeline.events[0].text
 
 
 def test_abort_outside_a_step_stops_at_the_next_activity_but_never_the_rollbacks(tmp_path: Path) -> None:
@@ -96,13 +96,13 @@ def test_abort_outside_a_step_stops_at_the_next_activity_but_never_the_rollbacks
     phases = _Phases(run)
     try:
         op.abort()
-        assert run.phase == "setup" and run.aborted_by and not run.in_step
+        assert run.timeline.phase == "setup" and run.outcome.aborted_by and not run.timeline.in_step
         phases.start_hypothesis_before({})
         with pytest.raises(InterruptExecution):
             timeline.before_activity_control({"type": "probe", "name": "p99-ok"})
         phases.start_rollbacks({})
         timeline.before_activity_control({"type": "action", "name": "undo"})
-        assert run.phase == "rollbacks" and run.step == "undo"  # rollbacks always run
+        assert run.timeline.phase == "rollbacks" and run.timeline.step == "undo"  # rollbacks always run
     finally:
         session.end()
 
@@ -134,28 +134,28 @@ def test_timeline_control_gates_method_actions_only_and_skips_by_dry_run(tmp_pat
     try:
         phases.start_method({})
         timeline.before_activity_control(probe)  # a probe in the method: not gated
-        assert run.step == "p99-ok" and run.in_step and op.gates == 0
+        assert run.timeline.step == "p99-ok" and run.timeline.in_step and op.gates == 0
         timeline.after_activity_control(probe, state={"status": "succeeded"})
-        assert not run.in_step and run.step is None
+        assert not run.timeline.in_step and run.timeline.step is None
         t = _decide_when_waiting(op, op.skip)
         timeline.before_activity_control(hang)  # chaoslib calls it in the main thread: it blocks here
         t.join(2)
-        assert hang["dry"] is Dry.ACTIONS and run.skipped == ["freeze"] and op.gates == 1
-        assert run.step_expected_s == 40.0  # hang_pods' default duration_s (10) + the pause after (30)
+        assert hang["dry"] is Dry.ACTIONS and run.book.skipped == ["freeze"] and op.gates == 1
+        assert run.timeline.step_expected_s == 40.0  # hang_pods' default duration_s (10) + the pause after (30)
         timeline.after_activity_control(hang, state={"status": "succeeded"})
         assert "dry" not in hang  # asked again if the same activity comes back
         hang["pauses"] = {"after": "${cooldown}"}  # valid chaoslib, unknown until substituted
         t = _decide_when_waiting(op, op.confirm)
         timeline.before_activity_control(hang)
         t.join(2)
-        assert run.step_expected_s == 10.0 and "dry" not in hang
+        assert run.timeline.step_expected_s == 10.0 and "dry" not in hang
         # background steps and the continuous steady-state checks run in chaoslib's pools: not steps
         other = threading.Thread(target=timeline.before_activity_control, args=({"type": "probe", "name": "bg"},))
         other.start()
         other.join(2)
-        assert run.step == "freeze"
+        assert run.timeline.step == "freeze"
         phases.start_rollbacks({})
-        assert not run.in_step
+        assert not run.timeline.in_step
         timeline.before_activity_control({"type": "action", "name": "undo"})  # rollbacks are never gated
         assert op.gates == 2
         status, code, reasons = decide({"status": "completed", "run": [], "rollbacks": []}, run, [], [])
@@ -167,7 +167,7 @@ def test_timeline_control_gates_method_actions_only_and_skips_by_dry_run(tmp_pat
 
 def test_an_operator_abort_is_an_aborted_run_exit_3(tmp_path: Path) -> None:
     run = _run(tmp_path)
-    run.aborted_by = "the operator pressed abort at 10:00:00 (during freeze)"
+    run.outcome.aborted_by = "the operator pressed abort at 10:00:00 (during freeze)"
     status, code, reasons = decide({"status": "interrupted", "run": [], "rollbacks": []}, run, [], [])
     assert (status, code) == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)
     assert reasons == ["the operator pressed abort at 10:00:00 (during freeze); rollbacks ran"]
@@ -181,10 +181,10 @@ def test_notes_are_typed_key_by_key(tmp_path: Path) -> None:
         day.key(ch)
     for ch in "ndropped\x1b":
         day.key(ch)
-    assert [(e.kind, e.text) for e in run.events] == [(EventKind.NOTE, "spike at 12s")]
+    assert [(e.kind, e.text) for e in run.timeline.events] == [(EventKind.NOTE, "spike at 12s")]
     assert day.typing is None
     day.key("y")  # nothing waits: no decision recorded
-    assert len(run.events) == 1 and "nothing to confirm" in day.flash
+    assert len(run.timeline.events) == 1 and "nothing to confirm" in day.flash
 
 
 def test_sparkline_scales_to_the_maximum_and_keeps_gaps() -> None:
@@ -216,10 +216,10 @@ def _report(events: tuple[Any, ...]) -> RunReport:
 def test_reports_carry_the_notes_and_decisions(tmp_path: Path) -> None:
     run = _run(tmp_path)
     events = (
-        run.record(EventKind.STEP, "method: action freeze", at=1010.0),
-        run.record(EventKind.CONFIRMED, "freeze", at=1010.0),
-        run.record(EventKind.NOTE, "p99 | spiked", at=1012.5),
-        run.record(EventKind.ABORT, "the operator pressed abort", at=1015.0),
+        run.timeline.record(EventKind.STEP, "method: action freeze", at=1010.0),
+        run.timeline.record(EventKind.CONFIRMED, "freeze", at=1010.0),
+        run.timeline.record(EventKind.NOTE, "p99 | spiked", at=1012.5),
+        run.timeline.record(EventKind.ABORT, "the operator pressed abort", at=1015.0),
     )
     report = _report(events)
     data = to_dict(report)
@@ -264,7 +264,12 @@ def test_progress_bars_follow_the_platform_start_and_the_running_step(tmp_path: 
         bar.platform(1, 2)
         time.sleep(0.3)
         assert "platform start" in out.getvalue() and "1/2 pods ready" in out.getvalue()
-        run.phase, run.step, run.step_started, run.step_expected_s = "method", "freeze-replica", time.time() - 5, 20.0
+        run.timeline.phase, run.timeline.step, run.timeline.step_started, run.timeline.step_expected_s = (
+            "method",
+            "freeze-replica",
+            time.time() - 5,
+            20.0,
+        )
         session.begin(run)
         try:
             time.sleep(0.8)
@@ -280,7 +285,7 @@ def test_interrupting_the_method_signals_the_main_thread_only_while_chaoslib_lis
     from resilience.engine.operator import interrupt_method
 
     run = _run(tmp_path)
-    run.phase, run.step = "method", None
+    run.timeline.phase, run.timeline.step = "method", None
     previous = sig.signal(sig.SIGUSR1, sig.SIG_DFL)
     try:
         interrupt_method(run)  # no handler: SIGUSR1 would kill the process; it is not sent
@@ -312,20 +317,24 @@ def test_the_guarded_handler_interrupts_method_steps_only(tmp_path: Path) -> Non
         raise SystemExit(20)
 
     previous = sig.signal(sig.SIGUSR1, chaoslib_like)
-    run = _run(tmp_path)
+    previous_term = sig.getsignal(sig.SIGTERM)
+    earlier, run = _run(tmp_path), _run(tmp_path)
     session.begin(run)
     try:
-        guard_interrupts()
-        guard_interrupts()  # idempotent: wraps chaoslib's handler once
-        assert getattr(sig.getsignal(sig.SIGUSR1), "resilience_guard", False)
-        run.in_step = False
+        guard_interrupts(earlier)
+        guard_interrupts(run)  # the next run of a suite: wraps chaoslib's handler once, and guards this run
+        guard = sig.getsignal(sig.SIGUSR1)
+        assert getattr(guard, "chaoslib_handler", None) is chaoslib_like and getattr(guard, "run", None) is run
+        earlier.timeline.in_step = True  # the earlier run's state no longer decides
+        run.timeline.in_step = False
         sig.pthread_kill(threading.main_thread().ident or 0, sig.SIGUSR1)
         time.sleep(0.05)  # delivered and ignored: nothing raised
-        run.in_step = True
+        run.timeline.in_step = True
         with pytest.raises(SystemExit):
             sig.pthread_kill(threading.main_thread().ident or 0, sig.SIGUSR1)
             time.sleep(1)
-        assert run.step_interrupted
+        assert run.timeline.step_interrupted and not earlier.timeline.step_interrupted
     finally:
         session.end()
         sig.signal(sig.SIGUSR1, previous)
+        sig.signal(sig.SIGTERM, previous_term)

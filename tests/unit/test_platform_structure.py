@@ -11,16 +11,19 @@ MUTABLE_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "deque", "Or
 MUTATORS = {"append", "add", "update", "setdefault", "extend", "insert", "pop", "popitem", "clear", "remove", "discard"}
 
 
-def _sources() -> dict[str, ast.Module]:
+def _paths() -> dict[str, Path]:
     """Every module of the platform's import packages (and the Triton backend), by dotted name."""
     out = {}
     for path in sorted(PLATFORM.rglob("*.py")):
         rel = path.relative_to(PLATFORM.parent)
         if "deploy" in rel.parts or any(p.endswith(".egg-info") for p in rel.parts):
             continue
-        name = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
-        out[name] = ast.parse(path.read_text(), str(path))
+        out[".".join(rel.with_suffix("").parts).removesuffix(".__init__")] = path
     return out
+
+
+def _sources() -> dict[str, ast.Module]:
+    return {name: ast.parse(path.read_text(), str(path)) for name, path in _paths().items()}
 
 
 def import_graph(sources: dict[str, ast.Module]) -> dict[str, set[str]]:
@@ -164,3 +167,37 @@ def test_the_checks_catch_what_they_forbid() -> None:
     assert module_registries(tree) == ["_handed_out.add() (line 4)"]
     rebinding = ast.parse("STATE = []\ndef reset() -> None:\n    global STATE\n    STATE[0] = 1\n")
     assert module_registries(rebinding) == ["global STATE (line 3)", "STATE[...] = (line 4)"]
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def oversized(sources: dict[str, str]) -> list[str]:
+    """Modules over MAX_MODULE_LINES lines and functions (methods included) over MAX_FUNCTION_LINES."""
+    found = []
+    for name, text in sources.items():
+        if (lines := len(text.splitlines())) > MAX_MODULE_LINES:
+            found.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{name}.{node.name} (line {node.lineno}): {length} lines")
+    return found
+
+
+def test_every_module_reads_in_one_sitting() -> None:
+    """STYLE.md: modules under ~400 lines; no function the reader has to scroll through twice."""
+    sources = {name: path.read_text() for name, path in _paths().items()}
+    assert "reference_platform.supervisor" in sources
+    assert oversized(sources) == []
+
+
+def test_the_size_check_catches_what_it_forbids() -> None:
+    long_function = "def f() -> None:\n" + "    x = 1\n" * MAX_FUNCTION_LINES
+    long_module = "x = 1\n" * (MAX_MODULE_LINES + 1)
+    assert oversized({"pkg.a": long_function, "pkg.b": long_module, "pkg.c": "def g() -> None:\n    pass\n"}) == [
+        f"pkg.a.f (line 1): {MAX_FUNCTION_LINES + 1} lines",
+        f"pkg.b: {MAX_MODULE_LINES + 1} lines",
+    ]

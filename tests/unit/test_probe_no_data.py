@@ -13,7 +13,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from resilience.ctk import probes
 from resilience.engine import session
-from resilience.engine.session import RunSession
+from resilience.engine.session import RunPlan, RunSession
 from tests.unit.test_slo_math import P99, make_slice
 
 
@@ -27,10 +27,12 @@ def _outage_load(now: float, failed: int) -> Any:
 
 def test_a_latency_burn_rate_probe_fails_during_a_total_outage(tmp_path: Path) -> None:
     now = time.time()
-    run = session.begin(RunSession(experiment_path=tmp_path / "x.yaml", work_dir=tmp_path, catalogue={P99.name: P99}))
+    run = session.begin(
+        RunSession(RunPlan(experiment_path=tmp_path / "x.yaml", work_dir=tmp_path, catalogue={P99.name: P99}))
+    )
     try:
-        run.phase_started = now - 10
-        run.load = _outage_load(now, failed=100)
+        run.timeline.phase_started = now - 10
+        run.measured.load = _outage_load(now, failed=100)
         with pytest.raises(ActivityFailed, match="no burn rate for latency-p99: no successful requests"):
             probes.slo_burn_rate("latency-p99", window_s=5)
         assert probes.slo_value("latency-p99", window_s=5) == -1.0  # outside any [0, x] range tolerance

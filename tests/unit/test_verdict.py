@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from resilience.engine.session import RunSession
+from resilience.engine.session import FaultBook, RunPlan, RunSession
 from resilience.engine.verdict import assemble
 from resilience.model import ExitCode, FaultKind, FaultRecord, RunStatus, SLIKind, SLOResult, Verdict
 
@@ -64,7 +64,9 @@ def landed(ok: bool = True) -> FaultRecord:
 
 
 def session(*faults: FaultRecord) -> RunSession:
-    return RunSession(experiment_path=Path("x.yaml"), work_dir=Path("/tmp"), faults=list(faults))
+    return RunSession(
+        RunPlan(experiment_path=Path("x.yaml"), work_dir=Path("/tmp")), book=FaultBook(faults=list(faults))
+    )
 
 
 def decide(j: dict[str, Any], s: RunSession, slos: list[SLOResult]) -> tuple[RunStatus, ExitCode, Verdict]:
@@ -149,7 +151,7 @@ def test_a_run_that_injected_no_fault_is_an_error_not_a_pass() -> None:
 
 def test_a_run_that_broke_is_an_error_whatever_its_journal_says() -> None:
     s = session(landed())
-    s.errors.append("the load control raised ValidationError: rate must be > 0")
+    s.outcome.errors.append("the load control raised ValidationError: rate must be > 0")
     r = assemble(journal(), s, [slo(Verdict.PASS)], None, {})
     assert (r.status, r.exit_code, r.verdict) == (RunStatus.ERRORED, ExitCode.FAULT_OR_ABORT, Verdict.ERROR)
     assert r.reasons[0] == "the run broke: the load control raised ValidationError: rate must be > 0"
@@ -160,7 +162,10 @@ def test_a_failed_rollback_is_reported_after_an_abort_and_a_stop_condition_too()
     assert r.exit_code is ExitCode.FAULT_OR_ABORT
     assert any("rollback 'ready' failed" in why and "resilience recover" in why for why in r.reasons)
     s = session(landed())
-    s.stopped_by, s.rollback_failures = "latency-p99 burned 20x", ["region-partition on region b (nft: busy)"]
+    s.outcome.stopped_by, s.book.rollback_failures = (
+        "latency-p99 burned 20x",
+        ["region-partition on region b (nft: busy)"],
+    )
     r = assemble(journal(), s, [slo(Verdict.PASS)], None, {})
     assert (r.status, r.exit_code) == (RunStatus.ABORTED, ExitCode.FAULT_OR_ABORT)  # 1 without the lost rollback
     assert r.reasons[1] == "could not roll back region-partition on region b (nft: busy); run `resilience recover`"

@@ -12,7 +12,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml
 from rich.console import Console
 
-from resilience.engine.session import RunSession
+from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.suite import aggregate
 from resilience.engine.verdict import assemble
 from resilience.model import (
@@ -40,10 +40,10 @@ LOAD = LoadSummary(3000, 0, 30.0, 100.0, 100.0, 1.0, 3.0)
 
 
 def _session(faults: int = 1, **fields: Any) -> RunSession:
-    run = RunSession(experiment_path=Path("pod-kill.yaml"), work_dir=Path("/tmp"))
-    run.faults = [FaultRecord(FaultKind.POD_KILL, f"pod a-{i}", 1.0, True) for i in range(faults)]
+    run = RunSession(RunPlan(experiment_path=Path("pod-kill.yaml"), work_dir=Path("/tmp")))
+    run.book.faults = [FaultRecord(FaultKind.POD_KILL, f"pod a-{i}", 1.0, True) for i in range(faults)]
     for name, value in fields.items():
-        setattr(run, name, value)
+        setattr(run.outcome, name, value)  # stopped_by, errors
     return run
 
 
