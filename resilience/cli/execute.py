@@ -21,6 +21,7 @@ from resilience.cli.progress import RunProgress, progress_enabled
 if TYPE_CHECKING:
     from resilience.engine.operator import Operator
     from resilience.engine.suite import Tolerances
+    from resilience.targets.clusters import TargetSpec
 
 REPORT_FILES = ("report.json", "report.xml", "report.md", "report.html", "journal.json", "suite.json", "gameday.log")
 
@@ -43,6 +44,9 @@ class Job:
     load_overrides: dict[str, Any] = field(default_factory=dict)
     ui: Callable[[], contextlib.AbstractContextManager[None]] | None = None
     """A game day's dashboard, shown while the run runs."""
+    target: TargetSpec | None = None
+    """A cluster namespace to run on (None: the local platform, or the experiment's `target` block)."""
+    allowed_clusters: frozenset[str] = frozenset()
 
 
 def execute(job: Job, suite: bool | None) -> NoReturn:
@@ -83,6 +87,8 @@ def _execute_experiment(job: Job) -> NoReturn:
                 job.hypothesis_frequency,
                 operator=job.operator,
                 load_overrides=job.load_overrides,
+                target=job.target,
+                allowed_clusters=job.allowed_clusters,
             )
     if job.as_json:
         click.echo(json.dumps(to_dict(report), indent=2, default=str))

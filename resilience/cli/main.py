@@ -19,8 +19,10 @@ from resilience.cli.common import exit_codes, fail, out_console, setup_logging
 from resilience.cli.execute import Job, execute
 from resilience.cli.platform_cmds import platform, recover
 from resilience.cli.slo_cmds import slo
+from resilience.cli.targeting import resolve_target, target_options
 from resilience.errors import ResilienceError
 from resilience.model import ExitCode
+from resilience.targets.clusters import TargetSpec
 
 _GLOBAL_FLAGS = {"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"}
 
@@ -85,9 +87,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the tables (for machines)."
 )
+@target_options
 @click.pass_context
 def run(
     ctx: click.Context,
+    /,
     experiment: Path,
     report_dir: Path | None,
     hypothesis_strategy: str,
@@ -95,12 +99,15 @@ def run(
     with_platform: bool,
     dry_run: bool,
     as_json: bool,
+    **target: Any,
 ) -> None:
     """Run EXPERIMENT (a Chaos Toolkit file) with load, and judge it against its SLOs."""
     from resilience.engine.runner import default_report_dir
 
+    with exit_codes():
+        spec, allowed = resolve_target(with_platform=with_platform, **target)
     if dry_run:
-        _dry_run(experiment, with_platform)
+        _dry_run(experiment, with_platform, spec, allowed)
         return
     execute(
         Job(
@@ -111,22 +118,24 @@ def run(
             as_json,
             hypothesis_strategy,
             hypothesis_frequency,
+            target=spec,
+            allowed_clusters=allowed,
         ),
         suite=False,
     )
 
 
-def _dry_run(experiment: Path, with_platform: bool) -> None:
+def _dry_run(experiment: Path, with_platform: bool, spec: TargetSpec | None, allowed: frozenset[str]) -> None:
     """Validate and resolve every fault against the platform (started for the plan with --with-platform)."""
     from resilience.cli.common import local_platform
     from resilience.ctk.plan import plan_experiment
-    from resilience.engine.experiment import load_experiment
+    from resilience.engine.experiment import experiment_target, load_experiment
     from resilience.report import render_plan
 
     with exit_codes("interrupted; nothing was touched"):
         loaded, _ = load_experiment(experiment)  # bad input fails before a platform starts
         with local_platform(with_platform):
-            steps, problems = plan_experiment(loaded)
+            steps, problems = plan_experiment(loaded, spec or experiment_target(experiment, loaded), allowed)
     out_console().print(render_plan(experiment, [(s.where, s.name, s.plan) for s in steps]))
     if problems:
         fail("these steps cannot apply: " + "; ".join(problems), ExitCode.FAULT_OR_ABORT)

@@ -25,7 +25,7 @@ from chaoslib.exceptions import InterruptExecution
 from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.engine.operator import interrupt_method
-from resilience.errors import ResilienceError
+from resilience.errors import LoadError, ResilienceError
 from resilience.load import DEFAULT_INPUT, DEFAULT_PAYLOAD, LoadGenerator, LoadSpec
 from resilience.model import StopCondition
 from resilience.slo import evaluate_all, window
@@ -51,10 +51,17 @@ def before_experiment_control(
             configured = (configuration or {}).get("slo_catalogue")
             run.plan.catalogue = load_catalogue(find_catalogue(run.plan.experiment_path, configured))
         platform = run.platform(_state_dir(configuration))
+        endpoint = arguments.get("target") or (
+            platform.gateway_grpc if spec.protocol == "grpc" else platform.gateway_http
+        )
+        if not endpoint:
+            raise LoadError(
+                "the target names no inference endpoint to send load to: give `--gateway HOST:PORT` (a port-forward "
+                "or ingress of the platform's gateway) or the load control's `target` argument"
+            )
         generator = LoadGenerator(
             spec,
-            target=arguments.get("target")
-            or (platform.gateway_grpc if spec.protocol == "grpc" else platform.gateway_http),
+            target=endpoint,
             payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),
             model=arguments.get("model") or platform.model,
             input_name=arguments.get("input_name", DEFAULT_INPUT),

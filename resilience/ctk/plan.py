@@ -16,7 +16,7 @@ from typing import Any
 from resilience.ctk import actions
 from resilience.engine.experiment import activities
 from resilience.errors import ResilienceError
-from resilience.targets import connect
+from resilience.targets import TargetSpec, connect
 
 ACTIONS = "resilience.ctk.actions"
 
@@ -35,10 +35,12 @@ def _describe(func: Any, arguments: dict[str, Any]) -> str:
     return summary + (f" ({', '.join(f'{k}={v!r}' for k, v in arguments.items())})" if arguments else "")
 
 
-def plan_experiment(experiment: dict[str, Any]) -> tuple[list[PlannedStep], list[str]]:
-    """Resolve every fault action of a validated experiment against the platform: (steps, problems)."""
+def plan_experiment(
+    experiment: dict[str, Any], target: TargetSpec | None = None, allowed: frozenset[str] = frozenset()
+) -> tuple[list[PlannedStep], list[str]]:
+    """Resolve every fault action of a validated experiment against the target: (steps, problems)."""
     state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
-    platform = connect(Path(state_dir).resolve() if state_dir else None)
+    platform = connect(Path(state_dir).resolve() if state_dir else None, target, set(allowed))
     platform.status()  # PlatformError when it is not up
     steps, problems = [], []
     for where, activity in activities(experiment):

@@ -16,6 +16,7 @@ from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.errors import ExperimentError, UsageError
 from resilience.load import LoadSpec
 from resilience.model import SLOSpec, StopCondition
+from resilience.targets import KubernetesSpec, TargetSpec
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
         catalogue = load_catalogue(find_catalogue(path, configuration.get("slo_catalogue")))
     except UsageError as exc:
         raise ExperimentError(f"{path}: configuration.slo_catalogue: {exc}") from exc
+    experiment_target(path, exp)
 
     used_slos: list[tuple[str, str]] = []
     for where, activity in activities(exp):
@@ -220,3 +222,19 @@ def validate(path: Path, exp: dict[str, Any]) -> dict[str, SLOSpec]:
 def load_experiment(path: Path) -> tuple[dict[str, Any], dict[str, SLOSpec]]:
     exp = read_experiment(path)
     return exp, validate(path, exp)
+
+
+def experiment_target(path: Path, exp: dict[str, Any]) -> TargetSpec | None:
+    """The platform the experiment's `configuration.target` block names (None: the local platform)."""
+    block = (exp.get("configuration") or {}).get("target")
+    if block is None or block == "local":
+        return None
+    try:
+        return KubernetesSpec.model_validate(block)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ExperimentError(
+            f"{path}: configuration.target.{where}: {err['msg']} (a Kubernetes target is "
+            "{type: kubernetes, context: C, namespace: N, gateway: HOST:PORT}; or remove `target` for the local platform)"
+        ) from None

@@ -18,7 +18,7 @@ from chaoslib.run import RunEventHandler
 
 from resilience._version import __version__
 from resilience.engine import session
-from resilience.engine.experiment import load_experiment
+from resilience.engine.experiment import experiment_target, load_experiment
 from resilience.engine.operator import Operator
 from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.verdict import assemble
@@ -27,7 +27,7 @@ from resilience.faults import Ledger, recover
 from resilience.model import Phase, RunReport
 from resilience.report import write_html, write_json, write_junit, write_markdown
 from resilience.slo import evaluate_all, seconds, window
-from resilience.targets import connect
+from resilience.targets import TargetSpec, connect
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ def run_file(
     frequency_s: float = 2.0,
     operator: Operator | None = None,
     load_overrides: dict[str, Any] | None = None,
+    target: TargetSpec | None = None,
+    allowed_clusters: frozenset[str] = frozenset(),
 ) -> RunReport:
     """Validate and run the experiment at `path`; write journal.json and report.json into `report_dir`.
 
@@ -67,7 +69,8 @@ def run_file(
     experiment, catalogue = load_experiment(path)
     if operator is not None:
         _confirmable(path, experiment)
-    _preflight(experiment)
+    target = target or experiment_target(path, experiment)
+    _preflight(experiment, target, allowed_clusters)
     report_dir.mkdir(parents=True, exist_ok=True)
     run = session.begin(
         RunSession(
@@ -77,6 +80,8 @@ def run_file(
                 catalogue=catalogue,
                 title=str(experiment.get("title", "")),
                 load_overrides=dict(load_overrides or {}),
+                target=target,
+                allowed_clusters=allowed_clusters,
             )
         )
     )
@@ -174,10 +179,10 @@ def _undo_leftovers(run: RunSession) -> None:
             run.book.rolled_back_by_engine.append(what)
 
 
-def _preflight(experiment: dict[str, Any]) -> None:
-    """Fail before anything starts when the experiment needs the local platform and it is not up."""
+def _preflight(experiment: dict[str, Any], target: TargetSpec | None, allowed: frozenset[str]) -> None:
+    """Fail before anything starts when the target is not allowed (exit 2) or does not answer (exit 3)."""
     state_dir = (experiment.get("configuration") or {}).get("platform_state_dir")
-    connect(Path(state_dir).resolve() if state_dir else None).status()  # raises PlatformError
+    connect(Path(state_dir).resolve() if state_dir else None, target, set(allowed)).status()
 
 
 def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunReport:
@@ -194,6 +199,7 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
         "host": py_platform.node(),
         "platform": py_platform.platform(),
         "chaostoolkit_lib": _version("chaostoolkit-lib"),
+        "target": f"kubernetes {run.plan.target.key}" if run.plan.target else "local reference platform",
     }
     timeline = (
         seconds(window(run.measured.load.slices(), run.measured.measure_from, run.measured.measure_to))

@@ -28,7 +28,7 @@ from resilience.model import (
     SLOSpec,
     StopCondition,
 )
-from resilience.targets import Target, connect
+from resilience.targets import Target, TargetSpec, connect
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,10 @@ class RunPlan:
     stop_conditions: list[StopCondition] = field(default_factory=list)
     operator: Gate | None = None
     """Game days: the person who confirms each fault step and may abort (None: nobody is asked)."""
+    target: TargetSpec | None = None
+    """The platform faults land on (None: the local reference platform)."""
+    allowed_clusters: frozenset[str] = frozenset()
+    """`context/namespace` entries the person running it allowed (a cluster target must be one of them)."""
 
 
 @dataclass
@@ -149,7 +153,7 @@ class RunSession:
 
     def platform(self, state_dir: Path | None = None) -> Target:
         if self._platform is None or (state_dir and self._platform.state_dir != state_dir):
-            self._platform = connect(state_dir)
+            self._platform = connect(state_dir, self.plan.target, set(self.plan.allowed_clusters))
         return self._platform
 
     def sample_readiness(self, stop: threading.Event, period_s: float = 0.5) -> None:

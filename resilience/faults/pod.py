@@ -46,7 +46,7 @@ class PodKill:
         args.positive("recovery_timeout_s", self.recovery_timeout_s)
 
     def plan(self, platform: Target) -> list[str]:
-        return [f"{self.signal_name} {p.label} pid {p.pid}" for p in self.selector.pick(platform)]
+        return [f"{self.signal_name} {p.label} {p.identity}" for p in self.selector.pick(platform)]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
         """Kill the pods, wait for evidence and recovery, and return one record per pod."""
@@ -65,7 +65,8 @@ class PodKill:
 
     def _escalate(self, platform: Target, pod: Pod, sent_at: float) -> float | None:
         """After the grace period, SIGKILL what is left of the group (what the kubelet does); return when, if it did."""
-        assert pod.pid is not None
+        if pod.pid is None:
+            return None  # no process view (a cluster): the kubelet itself escalates after the pod's grace period
         deadline = time.monotonic() + self.grace_s - (time.time() - sent_at)
         while platform.group_states(pod.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -75,15 +76,13 @@ class PodKill:
         return None
 
     def _verify(self, platform: Target, pod: Pod, at: float, escalated_at: float | None) -> FaultRecord:
-        old_pid = pod.pid
-        died = platform.wait_for(
-            pod.name, lambda p: p.last_exit is not None and p.last_exit.pid == old_pid, self.evidence_timeout_s
-        )
-        evidence: dict[str, object] = {"killed_pid": old_pid, "signal_sent": self.signal_name}
-        if died is None or died.last_exit is None:
-            error = f"the supervisor never reported pid {old_pid} exiting within {self.evidence_timeout_s:.0f} s"
+        evidence: dict[str, object] = {"killed": pod.identity, "signal_sent": self.signal_name}
+        if pod.pid is not None:
+            evidence["killed_pid"] = pod.pid
+        exit_ = platform.exit_of(pod, self.evidence_timeout_s)
+        if exit_ is None:
+            error = f"the platform never reported {pod.identity} ending within {self.evidence_timeout_s:.0f} s"
             return FaultRecord(self.kind, pod.label, at, False, evidence, error=error)
-        exit_ = died.last_exit
         landed, ended_by = judge_exit(exit_, self.signal_name, at, self.grace_s, escalated_at, pod.ready)
         evidence |= {
             "exit_seen_by_parent": dataclasses.asdict(exit_),
@@ -92,10 +91,12 @@ class PodKill:
         }
         if escalated_at is not None:
             evidence["escalated_to_sigkill_after_s"] = round(escalated_at - at, 3)
-        back = wait_replaced(platform, pod.name, old_pid, self.recovery_timeout_s)
+        back = platform.replacement_of(pod, self.recovery_timeout_s)
         evidence |= recovery_evidence(back, at)
-        log.info("pod-kill %s: pid %s ended (%s); replacement %s", pod.name, old_pid, exit_.signal, back and back.pid)
-        problem = None if landed else f"pid {old_pid} did not end because of our {self.signal_name}: {ended_by}"
+        log.info(
+            "pod-kill %s: %s ended (%s); replacement %s", pod.name, pod.identity, exit_.signal, back and back.identity
+        )
+        problem = None if landed else f"{pod.identity} did not end because of our {self.signal_name}: {ended_by}"
         return FaultRecord(self.kind, pod.label, at, landed, evidence, back.ready_at if back else None, problem)
 
 
@@ -306,20 +307,19 @@ class CrashLoop:
         return results
 
 
-def wait_replaced(platform: Target, name: str, old_pid: int | None, timeout_s: float) -> Pod | None:
-    return platform.wait_for(name, lambda p: p.ready and p.pid not in (None, old_pid), timeout_s)
-
-
 def wait_ready(platform: Target, name: str, timeout_s: float) -> Pod | None:
-    return platform.wait_for(name, lambda p: p.ready and p.pid is not None, timeout_s)
+    return platform.wait_for(name, lambda p: p.ready and p.running, timeout_s)
 
 
 def recovery_evidence(back: Pod | None, at: float) -> dict[str, object]:
     if back is None:
         return {"recovered": False}
+    identity = (
+        {"replacement_pid": back.pid} if back.uid is None else {"replacement": back.name, "replacement_uid": back.uid}
+    )
     return {
         "recovered": True,
-        "replacement_pid": back.pid,
+        **identity,
         "time_to_ready_s": round(max(0.0, (back.ready_at or at) - at), 3),
         "restarts": back.restarts,
     }
@@ -330,7 +330,7 @@ def wait_all_ready(platform: Target, role: str | None, timeout_s: float) -> list
     deadline = time.monotonic() + timeout_s
     while True:
         pods = [p for p in platform.pods() if role is None or p.role == role]
-        if pods and all(p.ready and p.pid for p in pods):
+        if pods and all(p.ready and p.running for p in pods):
             return pods
         if time.monotonic() > deadline:
             waiting = ", ".join(p.name for p in pods if not p.ready) or "none found"

@@ -27,7 +27,8 @@ from reference_platform.contracts import PodExitRecord, RegionNetwork, StatusPod
 class PodExit:
     """How a pod's process ended, as the process that reaped it (the supervisor, a kubelet) saw it."""
 
-    pid: int
+    pid: int | None
+    """The process that ended (None where the platform does not show processes: a deleted Kubernetes pod)."""
     returncode: int | None
     at: float
     reason: str
@@ -65,6 +66,19 @@ class Pod:
     """Where the pod's ports are reached: loopback, or its region namespace's address."""
     http_port: int | None = None
     grpc_port: int | None = None
+    uid: str | None = None
+    """The platform's identity of this incarnation of the pod, where it has one (a Kubernetes pod's UID);
+    locally the pid is the identity."""
+
+    @property
+    def running(self) -> bool:
+        """It has a live incarnation: a process (local) or a pod object the API server holds (a cluster)."""
+        return self.pid is not None or self.uid is not None
+
+    @property
+    def identity(self) -> str:
+        """What names this incarnation in evidence: `pid 123` or `uid 9f...`."""
+        return f"uid {self.uid}" if self.uid else f"pid {self.pid}"
 
     @classmethod
     def from_record(cls, r: StatusPodRecord) -> Pod:
@@ -230,6 +244,16 @@ class Target(Protocol):
         self, name: str, predicate: Callable[[Pod], bool], timeout_s: float, poll_s: float = 0.05
     ) -> Pod | None:
         """Poll until `predicate(pod)` holds; that pod, or None on timeout."""
+        ...
+
+    def exit_of(self, pod: Pod, timeout_s: float) -> PodExit | None:
+        """How this incarnation of `pod` ended, as whoever reaped it saw it (the supervisor, the API server
+        deleting it); None if it had not ended within `timeout_s`."""
+        ...
+
+    def replacement_of(self, pod: Pod, timeout_s: float) -> Pod | None:
+        """The ready pod that took this incarnation's place (the same pod restarted, or a new one its
+        controller made); None if none was ready within `timeout_s`."""
         ...
 
     def route_pod(self, name: str, via: tuple[str, int, int] | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from reference_platform.contracts import STATE_FILE as STATE_FILE
 from reference_platform.contracts import PlatformState
 from resilience.errors import FaultError, PlatformError, UsageError
 from resilience.targets import netfilter, regionnet
-from resilience.targets.base import Pod, RegionLink, TbfStats
+from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,13 @@ class LocalPlatform:
             if time.monotonic() > deadline:
                 return None
             time.sleep(poll_s)
+
+    def exit_of(self, pod: Pod, timeout_s: float) -> PodExit | None:
+        died = self.wait_for(pod.name, lambda p: p.last_exit is not None and p.last_exit.pid == pod.pid, timeout_s)
+        return died.last_exit if died is not None else None
+
+    def replacement_of(self, pod: Pod, timeout_s: float) -> Pod | None:
+        return self.wait_for(pod.name, lambda p: p.ready and p.pid not in (None, pod.pid), timeout_s)
 
 
 def prometheus_samples(text: str) -> dict[str, float]:

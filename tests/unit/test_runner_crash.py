@@ -24,7 +24,7 @@ def test_chaoslib_raising_gives_an_error_report_with_its_traceback(
         raise KeyError("steady-state-hypothesis")
 
     monkeypatch.setenv("RESILIENCE_STATE_DIR", str(tmp_path / "state"))  # no platform here: nothing to undo
-    monkeypatch.setattr(runner, "_preflight", lambda experiment: None)
+    monkeypatch.setattr(runner, "_preflight", lambda experiment, target, allowed: None)
     monkeypatch.setattr(chaoslib.experiment, "run_experiment", broken)
     report = runner.run_file(ROOT / "experiments" / "pod-kill.yaml", tmp_path / "r")
     assert (report.status, report.exit_code, report.verdict) == (
