@@ -15,12 +15,15 @@ wire contracts both sides import (`reference_platform.contracts`: `StatusPodReco
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from reference_platform.contracts import PodExitRecord, RegionNetwork, StatusPodRecord
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,18 @@ class TbfStats:
     sent_packets: int
     dropped: int
     overlimits: int
+
+
+def poll(probe: Callable[[], T | None], timeout_s: float, poll_s: float) -> T | None:
+    """`probe()` every `poll_s` until it answers something (returned), or None once `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(poll_s)
 
 
 class Target(Protocol):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import FaultError, PlatformError
-from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats
+from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats, poll
 from resilience.targets.clusters import KubernetesSpec
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,9 @@ class KubernetesTarget:
     def wait_for(
         self, name: str, predicate: Callable[[Pod], bool], timeout_s: float, poll_s: float = 0.1
     ) -> Pod | None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pod = self.pod(name)
-            if pod is not None and predicate(pod):
-                return pod
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(poll_s)
+        return poll(
+            lambda: next((p for p in [self.pod(name)] if p is not None and predicate(p)), None), timeout_s, poll_s
+        )
 
     # -- kill ----------------------------------------------------------------------------------------------
     def signal_pod(self, pod: Pod, sig: signal.Signals, missing_ok: bool = False) -> float:
@@ -209,14 +204,12 @@ class KubernetesTarget:
     def replacement_of(self, pod: Pod, timeout_s: float) -> Pod | None:
         """A Ready pod of the same role, region and track with a UID that did not exist when `pod` was killed."""
         known = self._siblings.get(pod.uid or "", set()) | {pod.uid}
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for p in self.select(role=pod.role, region=pod.region):
-                if p.ready and p.uid not in known and p.variant == pod.variant:
-                    return p
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
+
+        def new_ready() -> Pod | None:
+            fresh = (p for p in self.select(role=pod.role, region=pod.region) if p.ready and p.uid not in known)
+            return next((p for p in fresh if p.variant == pod.variant), None)
+
+        return poll(new_ready, timeout_s, 0.1)
 
     def group_states(self, pgid: int) -> dict[int, str]:
         return {}  # no process view of a cluster's containers: the kubelet escalates SIGTERM itself

@@ -21,7 +21,7 @@ from reference_platform.contracts import STATE_FILE as STATE_FILE
 from reference_platform.contracts import PlatformState
 from resilience.errors import FaultError, PlatformError, UsageError
 from resilience.targets import netfilter, regionnet
-from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats
+from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats, poll
 
 log = logging.getLogger(__name__)
 
@@ -237,14 +237,9 @@ class LocalPlatform:
         self, name: str, predicate: Callable[[Pod], bool], timeout_s: float, poll_s: float = 0.05
     ) -> Pod | None:
         """Poll the supervisor until `predicate(pod)` holds; return that pod, or None on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pod = self.pod(name)
-            if pod is not None and predicate(pod):
-                return pod
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(poll_s)
+        return poll(
+            lambda: next((p for p in [self.pod(name)] if p is not None and predicate(p)), None), timeout_s, poll_s
+        )
 
     def exit_of(self, pod: Pod, timeout_s: float) -> PodExit | None:
         died = self.wait_for(pod.name, lambda p: p.last_exit is not None and p.last_exit.pid == pod.pid, timeout_s)
