@@ -17,6 +17,7 @@ import click
 from resilience._version import __version__
 from resilience.cli.common import exit_codes, fail, out_console, setup_logging
 from resilience.cli.execute import Job, execute
+from resilience.cli.load_cmds import load
 from resilience.cli.platform_cmds import platform, recover
 from resilience.cli.slo_cmds import slo
 from resilience.cli.targeting import resolve_target, target_options
@@ -255,6 +256,7 @@ def gameday(
 cli.add_command(recover)
 cli.add_command(platform)
 cli.add_command(slo)
+cli.add_command(load)
 
 
 def main() -> None:

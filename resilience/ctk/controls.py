@@ -26,7 +26,7 @@ from resilience.engine import session
 from resilience.engine.catalogue import find_catalogue, load_catalogue
 from resilience.engine.operator import interrupt_method
 from resilience.errors import LoadError, ResilienceError
-from resilience.load import DEFAULT_INPUT, DEFAULT_PAYLOAD, LoadGenerator, LoadSpec
+from resilience.load import DEFAULT_INPUT, DEFAULT_PAYLOAD, LoadSpec, generator_for
 from resilience.model import StopCondition
 from resilience.slo import evaluate_all, window
 from resilience.slo.stop import tripped
@@ -59,7 +59,7 @@ def before_experiment_control(
                 "the target names no inference endpoint to send load to: give `--gateway HOST:PORT` (a port-forward "
                 "or ingress of the platform's gateway) or the load control's `target` argument"
             )
-        generator = LoadGenerator(
+        generator = generator_for(
             spec,
             target=endpoint,
             payload=Path(arguments.get("payload") or DEFAULT_PAYLOAD),

@@ -24,6 +24,7 @@ from resilience.engine.session import RunPlan, RunSession
 from resilience.engine.verdict import assemble
 from resilience.errors import PlatformError, UsageError
 from resilience.faults import Ledger, recover
+from resilience.load.workers import problems as load_problems
 from resilience.model import Phase, RunReport
 from resilience.report import write_html, write_json, write_junit, write_markdown
 from resilience.slo import evaluate_all, seconds, window
@@ -193,6 +194,7 @@ def _finish(journal: dict[str, Any], run: RunSession, report_dir: Path) -> RunRe
         faults = [f.injected_at for f in run.book.faults]
         slos = evaluate_all([run.plan.catalogue[n] for n in run.plan.run_slos], slices, faults, judge_confidence=True)
         load = run.measured.load.summary()
+        run.outcome.errors += [e for e in load_problems(load) if e not in run.outcome.errors]  # never a pass
     environment = {
         "resilience": __version__,
         "python": py_platform.python_version(),

@@ -30,7 +30,8 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 class LoadGenerator:
-    """One Locust process sending open-loop load to a KServe v2 HTTP endpoint."""
+    """One Locust process sending open-loop load to a KServe v2 HTTP endpoint (`resilience.load.generator_for`
+    picks Locust's distributed mode when the spec asks for workers)."""
 
     def __init__(
         self, spec: LoadSpec, *, target: str, payload: Path, model: str, input_name: str, log_path: Path
@@ -58,8 +59,7 @@ class LoadGenerator:
     def start(self, ready_timeout_s: float = 60.0) -> None:
         """Start Locust and return once it has said hello (and after the warm-up, if the spec has one)."""
         port = self._sock.bind_to_random_port("tcp://127.0.0.1")
-        self._thread = threading.Thread(target=self._read, name="load-collector", daemon=True)
-        self._thread.start()
+        self._thread = self._reader()
         s = self.spec
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logf:  # drained to a file, never a pipe; the child keeps its own copy
@@ -160,6 +160,10 @@ class LoadGenerator:
         with self._lock:
             while self._end is None and time.monotonic() < deadline:
                 self._lock.wait(0.1)
+        return self._close()
+
+    def _close(self) -> LoadSummary:
+        """Stop collecting, release the socket, and summarise."""
         self._stop_reading.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -188,6 +192,11 @@ class LoadGenerator:
             return "(no log)"
 
     # -- collection ---------------------------------------------------------------------------------
+    def _reader(self) -> threading.Thread:
+        thread = threading.Thread(target=self._read, name="load-collector", daemon=True)
+        thread.start()
+        return thread
+
     def _read(self) -> None:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
@@ -200,28 +209,21 @@ class LoadGenerator:
             except ValidationError as exc:  # another version's generator, or a bug: say so, keep reading
                 log.error("the load generator sent a message this toolkit cannot read (%s): %.200s", exc, raw)
                 continue
-            if isinstance(msg, messages.Hello):
-                self.started_at = msg.wall0
-                self._hello.set()
-            elif isinstance(msg, messages.SliceDone):
-                sl = Slice(
-                    index=msg.index,
-                    start=msg.start,
-                    end=msg.end,
-                    ok=msg.ok,
-                    failed=msg.failed,
-                    latency_hdr=msg.latency.encode(),
-                    lag_hdr=msg.lag.encode(),
-                    errors=dict(msg.errors),
-                    received_at=time.time(),  # when the toolkit held it: wall-clock time to detect
-                )
-                with self._lock:
-                    self._slices.append(sl)
-                    self._lock.notify_all()
-            else:
-                with self._lock:
-                    self._end = msg
-                    self._lock.notify_all()
+            self._receive(msg)
+
+    def _receive(self, msg: messages.Message) -> None:
+        if isinstance(msg, messages.Hello):
+            self.started_at = msg.wall0
+            self._hello.set()
+        elif isinstance(msg, messages.SliceDone):
+            sl = msg.to_slice()
+            with self._lock:
+                self._slices.append(sl)
+                self._lock.notify_all()
+        elif isinstance(msg, messages.End):
+            with self._lock:
+                self._end = msg
+                self._lock.notify_all()
 
     def slices(self) -> list[Slice]:
         """All slices received so far, ordered by start time."""

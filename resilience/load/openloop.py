@@ -50,12 +50,18 @@ class _Slice:
 class Recorder:
     """Per-slice counters and histograms, keyed by intended send time."""
 
-    def __init__(self, sink: SliceSink, slice_s: float, timeout_s: float) -> None:
-        self.sink, self.slice_s, self.timeout_s = sink, slice_s, timeout_s
-        self.mono0 = time.monotonic()
-        self.wall0 = time.time()
+    def __init__(
+        self, sink: SliceSink, slice_s: float, timeout_s: float, wall0: float | None = None, worker: int = 0
+    ) -> None:
+        """`wall0`: the schedule's origin, shared by every worker of a distributed run (default: now)."""
+        self.sink, self.slice_s, self.timeout_s, self.worker = sink, slice_s, timeout_s, worker
+        now_wall, now_mono = time.time(), time.monotonic()
+        self.wall0 = now_wall if wall0 is None else wall0
+        self.mono0 = now_mono - (now_wall - self.wall0)
         self.slices: dict[int, _Slice] = {}
         self.sent = 0
+        self.lag = Histogram()
+        """The whole run's schedule lag (for the worker's own summary)."""
 
     def index(self, intended: float) -> int:
         return int((intended - self.mono0) / self.slice_s)
@@ -70,6 +76,7 @@ class Recorder:
     def started(self, i: int, lag_s: float) -> None:
         """Record how late request of slice `i` was handed to the client, against its intended time."""
         self.slices[i].lag.record(lag_s * 1e6)
+        self.lag.record(lag_s * 1e6)
 
     def end(self, i: int, latency_s: float, error: str | None) -> None:
         s = self.slices[i]
@@ -92,6 +99,7 @@ class Recorder:
             del self.slices[i]
             self.sink.send_json(
                 SliceDone(
+                    worker=self.worker,
                     index=i,
                     start=self.wall0 + i * self.slice_s,
                     end=self.wall0 + (i + 1) * self.slice_s,
@@ -102,6 +110,13 @@ class Recorder:
                     lag=s.lag.encode().decode(),
                 ).model_dump()
             )
+
+    def through(self) -> float:
+        """Wall time before which every slice has been sent: the start of the oldest one still held, or of the
+        slice being filled now."""
+        now_index = self.index(time.monotonic())
+        oldest = min(self.slices, default=now_index)
+        return self.wall0 + min(oldest, now_index) * self.slice_s
 
 
 class OpenLoop:
@@ -134,14 +149,17 @@ class OpenLoop:
         spin_s: float,
         stopping: Callable[[], bool],
         rng: random.Random | None = None,
+        phase_s: float = 0.0,
     ) -> gevent.pool.Group:
-        """Schedule requests from the recorder's start until `stopping()`; return the group still sending.
+        """Schedule requests from now until `stopping()`; return the group still sending.
 
-        `points` and `linear` are the rate profile (see `rate_at`); `spin_s` is `LoadSpec.spin_ms` in s.
+        `points` and `linear` are the rate profile (see `rate_at`), in time since the recorder's origin (shared
+        by every worker of a distributed run, so their profiles line up); `spin_s` is `LoadSpec.spin_ms` in s;
+        `phase_s` shifts this worker's first request (constant arrivals split over workers interleave).
         """
         rng = rng or random.Random()
         rec = self.recorder
-        offset, n = 0.0, 0
+        offset, n = max(0.0, time.monotonic() - rec.mono0) + phase_s, 0
         pool = gevent.pool.Group()
         while not stopping():
             intended = rec.mono0 + offset

@@ -40,13 +40,18 @@ def rate_at(points: list[tuple[float, float]], linear: bool, t: float) -> float:
     return rate
 
 
+PER_PROCESS_MAX = 5000
+"""Requests per second one generator process may be asked for (it stays accurate to ~4,000)."""
+
+
 class LoadSpec(BaseModel):
     """Open-loop load: requests are sent at their scheduled times whether or not earlier ones returned."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate: float = Field(100.0, gt=0, le=5000)
-    """Target arrival rate, requests per second (one generator process stays accurate to ~4,000)."""
+    rate: float = Field(100.0, gt=0, le=PER_PROCESS_MAX * 32)
+    """Target arrival rate, requests per second: up to 5,000 per generator process (one stays accurate to
+    ~4,000); more needs `workers`."""
     arrival: Arrival = Arrival.POISSON
     """`poisson` (exponential gaps, like independent cameras) or `constant` (fixed gaps)."""
     timeout_s: float = Field(2.0, gt=0, le=60)
@@ -61,11 +66,11 @@ class LoadSpec(BaseModel):
     """Most requests in flight at once (the client's connection pool)."""
     shape: Shape = Shape.CONSTANT
     """How the rate changes over time (times count from the start of the load, warm-up included)."""
-    ramp_to: float | None = Field(None, gt=0, le=5000)
+    ramp_to: float | None = Field(None, gt=0, le=PER_PROCESS_MAX * 32)
     ramp_s: float = Field(30.0, gt=0)
     steps: list[tuple[float, float]] = Field(default_factory=list)
     """step: `[[after_s, rate], ...]`, e.g. `[[10, 200], [20, 300]]`."""
-    spike_rate: float | None = Field(None, gt=0, le=5000)
+    spike_rate: float | None = Field(None, gt=0, le=PER_PROCESS_MAX * 32)
     spike_at_s: float = Field(10.0, ge=0)
     spike_s: float = Field(2.0, gt=0)
     protocol: str = Field("http", pattern="^(http|grpc)$")
@@ -81,6 +86,34 @@ class LoadSpec(BaseModel):
     """Your own locustfile, run alongside as background traffic (`extra_users` users, closed loop, Locust's
     own pacing) against the same target. The verdict is judged only from the open-loop requests."""
     extra_users: int = Field(10, ge=1, le=1000)
+    workers: int = Field(0, ge=0, le=32)
+    """Spread the load over Locust's distributed mode: a master and this many worker processes here, each
+    sending an equal share of the schedule (0: one process, no master). Percentiles stay exact: each worker's
+    HDR histograms are merged, never Locust's bucketed statistics."""
+    remote_workers: int = Field(0, ge=0, le=256)
+    """Workers the master also waits for from other machines (`resilience load worker --master HOST:PORT`)."""
+    master_bind: str = "127.0.0.1"
+    """Where the master listens for workers (`0.0.0.0` for workers on other machines)."""
+    master_port: int = Field(0, ge=0, le=65535)
+    """The master's port for workers (0: any free one; give one for remote workers)."""
+
+    @property
+    def processes(self) -> int:
+        """How many generator processes share the schedule."""
+        return self.workers + self.remote_workers or 1
+
+    @model_validator(mode="after")
+    def _rate_fits_its_processes(self) -> LoadSpec:
+        if self.remote_workers and not self.workers and self.master_bind == "127.0.0.1":
+            raise ValueError("remote_workers: set master_bind (e.g. 0.0.0.0) so workers on other machines reach it")
+        cap = PER_PROCESS_MAX * self.processes
+        if self.peak_rate > cap:
+            raise ValueError(
+                f"rate: {self.peak_rate:g} req/s is more than {self.processes} generator process(es) send "
+                f"accurately (<= {PER_PROCESS_MAX} each): set `workers` to at least "
+                f"{-(-int(self.peak_rate) // PER_PROCESS_MAX)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shape_has_its_fields(self) -> LoadSpec:
@@ -89,8 +122,8 @@ class LoadSpec(BaseModel):
             raise ValueError(f"shape {self.shape.value} needs `{needs[self.shape][0]}`")
         if self.shape is Shape.STEP and not self.steps:
             raise ValueError("shape step needs `steps: [[after_s, rate], ...]`")
-        if any(not 0 < r <= 5000 or t < 0 for t, r in self.steps):
-            raise ValueError("steps: each entry is [after_s >= 0, rate in (0, 5000]]")
+        if any(not 0 < r <= 5000 * self.processes or t < 0 for t, r in self.steps):
+            raise ValueError(f"steps: each entry is [after_s >= 0, rate in (0, {5000 * self.processes}]]")
         return self
 
     def profile(self) -> tuple[list[tuple[float, float]], bool]:

@@ -3,7 +3,7 @@
 from resilience.model.enums import Budgeting, EventKind, ExitCode, FaultKind, Phase, RunStatus, SLIKind, Verdict
 from resilience.model.faults import FaultRecord
 from resilience.model.histogram import Histogram, merge_lag, merge_latency
-from resilience.model.measure import LoadSummary, Slice
+from resilience.model.measure import LoadSummary, Slice, WorkerSummary
 from resilience.model.report import (
     HypothesisCheck,
     ReadinessSample,
@@ -39,6 +39,7 @@ __all__ = [
     "SuiteRun",
     "TimePoint",
     "Verdict",
+    "WorkerSummary",
     "merge_lag",
     "merge_latency",
     "verdict_of",

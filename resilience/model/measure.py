@@ -35,6 +35,27 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerSummary:
+    """One generator process of a distributed run: what it sent of its share, and what it cost."""
+
+    worker: int
+    share: float
+    """Its part of the declared rate (1/N)."""
+    sent: int
+    expected: float
+    """Requests its share of the declared schedule asked for over the run."""
+    cpu_s: float | None
+    schedule_lag_p99_ms: float | None
+    lost: str | None = None
+    """Why it stopped sending before the end (its process died, the master lost its heartbeats), if it did."""
+
+    @property
+    def missed_share(self) -> float:
+        """The share of its part of the schedule it did not send (0 when it kept up)."""
+        return max(0.0, 1.0 - self.sent / self.expected) if self.expected > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class LoadSummary:
     requests: int
     failures: int
@@ -44,3 +65,5 @@ class LoadSummary:
     schedule_lag_p99_ms: float | None
     generator_cpu_s: float | None
     errors: Mapping[str, int] = field(default_factory=dict)
+    workers: tuple[WorkerSummary, ...] = ()
+    """Per generator process, when the load was spread over Locust workers (`load: {workers: N}`)."""

@@ -25,6 +25,7 @@ from resilience.model import (
     SuiteRun,
     TimePoint,
     Verdict,
+    WorkerSummary,
 )
 
 SCHEMA_VERSION = 1
@@ -96,6 +97,12 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             "schedule_lag_p99_ms": load["schedule_lag_p99_ms"],
             "generator_cpu_s": load["generator_cpu_s"],
             "errors": dict(load["errors"]),
+            "workers": [
+                dict(w, missed_share=round(x.missed_share, 4))
+                for w, x in zip(load["workers"], report.load.workers, strict=True)
+            ]
+            if report.load
+            else [],
         },
         "steady_state": [
             {"phase": c.phase, "met": c.met, "probes": [{"name": n, "met": ok} for n, ok in c.probes]}
@@ -186,7 +193,7 @@ def from_dict(d: dict[str, Any]) -> RunReport:
             reasons=tuple(d["reasons"]),
             slos=tuple(_slo(s) for s in d["slos"]),
             faults=tuple(_fault(f) for f in d["faults"]),
-            load=LoadSummary(**load) if load else None,
+            load=_load(load) if load else None,
             hypothesis=tuple(
                 HypothesisCheck(c["phase"], c["met"], tuple((p["name"], p["met"]) for p in c["probes"]))
                 for c in d.get("steady_state", ())
@@ -221,3 +228,8 @@ def suite_from_dict(d: dict[str, Any]) -> SuiteReport:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportFormatError(f"not a suite.json of schema {SCHEMA_VERSION}: {exc!r}") from exc
+
+
+def _load(d: dict[str, Any]) -> LoadSummary:
+    workers = tuple(WorkerSummary(**{k: v for k, v in w.items() if k != "missed_share"}) for w in d.get("workers", ()))
+    return LoadSummary(**{k: v for k, v in d.items() if k != "workers"}, workers=workers)
