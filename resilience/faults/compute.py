@@ -8,19 +8,17 @@ on a GPU; the burner's own CPU time and the cores' busy share from /proc/stat on
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import psutil
 
 from resilience.errors import UsageError
 from resilience.faults import args
 from resilience.faults.base import FaultContext
 from resilience.faults.ledger import StopBurner
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import Target, burner
+from resilience.targets import Target
+from resilience.targets.base import Compute
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +50,9 @@ class Saturation:
         if not 0 <= self.vram_fraction < 1:
             raise UsageError(f"vram_fraction: must be in [0, 1) (got {self.vram_fraction})")
 
-    @property
-    def kind(self) -> FaultKind:
-        if not burner.gpu_present():
+    def kind_on(self, compute: Compute) -> FaultKind:
+        """What this fault is where it lands: GPU saturation or memory pressure, or CPU saturation without a GPU."""
+        if not compute.gpu:
             return FaultKind.COMPUTE_SATURATION
         return (
             FaultKind.GPU_MEMORY_PRESSURE
@@ -62,47 +60,38 @@ class Saturation:
             else FaultKind.GPU_SATURATION
         )
 
-    def _cpus(self, platform: Target) -> list[int]:
-        """The cores the selected replicas may run on (their CPU affinity)."""
-        cpus: set[int] = set()
-        for pod in platform.select(role="inference", region=self.region):
-            try:
-                cpus |= set(psutil.Process(pod.pid).cpu_affinity() or [])
-            except (psutil.Error, TypeError):
-                continue
-        return sorted(cpus)
-
-    def _target(self, platform: Target) -> str:
-        if burner.gpu_present():
-            return f"GPU {self.device}"
-        return "CPU cores " + ",".join(map(str, self._cpus(platform))) + " of the inference replicas"
+    @staticmethod
+    def _target(compute: Compute) -> str:
+        if compute.gpu:
+            return "GPU"
+        return "CPU cores " + ",".join(map(str, compute.cpus)) + " of the inference replicas"
 
     def plan(self, platform: Target) -> list[str]:
-        return [f"{self.kind.value}: {self._target(platform)} at {self.utilization:.0%} for {self.duration_s:g} s"]
+        compute = platform.compute(self.region)
+        what = self._target(compute).replace("GPU", f"GPU {self.device}", 1)
+        return [f"{self.kind_on(compute).value}: {what} at {self.utilization:.0%} for {self.duration_s:g} s"]
 
     def inject(self, ctx: FaultContext) -> list[FaultRecord]:
-        gpu = burner.gpu_present()
-        cpus = None if gpu else self._cpus(ctx.platform)
-        if not gpu and not cpus:
+        compute = ctx.platform.compute(self.region)
+        if not compute.gpu and not compute.cpus:
             raise UsageError(
                 f"no running inference replica{' in region ' + self.region if self.region else ''} to saturate"
             )
-        kind, target = self.kind, self._target(ctx.platform)
-        vram_free_before = free_vram_bytes(self.device) if gpu and self.vram_fraction > 0 else None
+        kind = self.kind_on(compute)
+        target = self._target(compute).replace("GPU", f"GPU {self.device}", 1)
+        vram_free_before = ctx.platform.free_vram_bytes(self.device) if compute.gpu and self.vram_fraction > 0 else None
         state = ctx.scratch(f"burner-{int(time.time() * 1000)}.json")
         entry = ctx.book.record(kind, target, [StopBurner(state_file=str(state))])
         proc = None
         try:
-            proc = burner.start_burner(
+            proc = ctx.platform.start_burner(
                 self.utilization,
                 self.duration_s,
                 state,
-                cpus=cpus,
-                gpu=gpu,
+                compute,
                 device=self.device,
                 vram_fraction=self.vram_fraction,
-                log_path=ctx.platform.state_dir / "logs" / "burner.log",
-                timeout_s=30.0 if gpu else 10.0,  # torch import + CUDA start-up take seconds
+                timeout_s=30.0 if compute.gpu else 10.0,  # torch import + CUDA start-up take seconds
             )
             entry = ctx.book.amend(entry, [StopBurner(pid=proc.pid, state_file=str(state))])
             at = time.time()
@@ -185,26 +174,3 @@ def judge_burn(
             problems.append(f"NVML saw {used_min:.0f} bytes in use at some point, less than the {held} held")
     landed = not problems
     return landed, evidence, "; ".join(problems) or None
-
-
-def free_vram_bytes(device: int) -> int | None:
-    """Free memory on GPU `device` now (NVML), or None when NVML does not answer."""
-    try:
-        import pynvml  # type: ignore[import-untyped]
-
-        pynvml.nvmlInit()
-        try:
-            # CUDA_VISIBLE_DEVICES renumbers devices for CUDA (the burner's `device`), not for NVML
-            visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-            chosen = visible[device] if device < len(visible) else str(device)
-            handle = (
-                pynvml.nvmlDeviceGetHandleByIndex(int(chosen))
-                if chosen.isdigit()
-                else pynvml.nvmlDeviceGetHandleByUUID(chosen)
-            )
-            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception as exc:  # noqa: BLE001 - ImportError, NVMLError, OSError: the record then says it is unknown
-        log.warning("could not read GPU %d's free memory from NVML: %s", device, exc)
-        return None

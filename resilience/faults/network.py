@@ -25,7 +25,8 @@ from resilience.faults.base import FaultContext
 from resilience.faults.ledger import DeleteTable, LedgerEntry, RestoreRoute, StopProxy, UndoStep
 from resilience.faults.select import Selector
 from resilience.model import FaultKind, FaultRecord
-from resilience.targets import Pod, Target, faultproxy
+from resilience.targets import Pod, Target
+from resilience.targets.base import FaultProxy
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _table_name(entry: LedgerEntry) -> str:
 class Detour:
     """The fault proxies the gateway's traffic for some pods goes through, and what could not be undone."""
 
-    proxies: dict[str, faultproxy.ProxyProcess] = field(default_factory=dict)
+    proxies: dict[str, FaultProxy] = field(default_factory=dict)
     """Pod name -> its proxy."""
     unrestored: dict[str, str] = field(default_factory=dict)
     """Pod name -> why the gateway could not be pointed back at it (its ledger entry is kept for `recover`)."""
@@ -87,23 +88,16 @@ def proxied(ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **pr
     entries: dict[str, LedgerEntry] = {}
     try:
         for pod in pods:
-            assert pod.http_port is not None and pod.grpc_port is not None
             state = ctx.scratch(f"proxy-{pod.name}-{int(time.time() * 1000)}.json")
-            proxy = faultproxy.start_proxy(
-                [(pod.host, pod.http_port), (pod.host, pod.grpc_port)],
-                mode,
-                state,
-                log_path=ctx.platform.state_dir / "logs" / f"faultproxy-{pod.name}.log",
-                **proxy_args,
-            )
+            proxy = ctx.platform.start_fault_proxy(pod, mode, state, **proxy_args)
             detour.proxies[pod.name] = proxy
             undo: list[UndoStep] = [
                 RestoreRoute(pod=pod.name),
                 StopProxy(pid=proxy.pid),
             ]
             entries[pod.name] = ctx.book.record(kind, pod.label, undo)
-            links = proxy.links
-            ctx.platform.route_pod(pod.name, ("127.0.0.1", links[0].listen, links[1].listen))
+            http, grpc = proxy.listen_ports
+            ctx.platform.route_pod(pod.name, ("127.0.0.1", http, grpc))
         yield detour
     finally:
         for name in detour.proxies:

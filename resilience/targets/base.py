@@ -170,6 +170,48 @@ class TbfStats:
     overlimits: int
 
 
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """What a saturation fault burns where the selected replicas run: their GPU, or else their CPU cores."""
+
+    gpu: bool
+    cpus: tuple[int, ...] = ()
+    """The cores the replicas may run on (their CPU affinity), for a machine without a GPU."""
+
+
+class Burner(Protocol):
+    """A running saturation burner (a helper process): its pid, its evidence, and its stop."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout_s: float) -> dict[str, Any]:
+        """Its final evidence once it ends by itself (or after `timeout_s`)."""
+        ...
+
+    def stop(self, timeout_s: float = 3.0) -> dict[str, Any]:
+        """Stop it (idempotent); its final evidence."""
+        ...
+
+
+class FaultProxy(Protocol):
+    """A running userspace fault proxy in front of a pod's ports (latency, resets, a dropped link)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def listen_ports(self) -> tuple[int, ...]:
+        """Where it listens, one port per upstream (the pod's HTTP, then gRPC port)."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Its counters now (connections, delayed chunks, resets, dropped SYNs)."""
+        ...
+
+    def stop(self, timeout_s: float = 3.0) -> None: ...
+
+
 def poll(probe: Callable[[], T | None], timeout_s: float, poll_s: float) -> T | None:
     """`probe()` every `poll_s` until it answers something (returned), or None once `timeout_s` passed."""
     deadline = time.monotonic() + timeout_s
@@ -281,6 +323,34 @@ class Target(Protocol):
 
     def model_versions(self) -> list[int]:
         """The model versions a rollout can deploy (those in the platform's model repository)."""
+        ...
+
+    def compute(self, region: str | None) -> Compute:
+        """What the inference replicas (of `region`, or all) run on: a GPU, or which CPU cores."""
+        ...
+
+    def free_vram_bytes(self, device: int) -> int | None:
+        """Free memory on GPU `device` now, or None when it cannot be read."""
+        ...
+
+    def start_burner(
+        self,
+        utilization: float,
+        duration_s: float,
+        state_file: Path,
+        compute: Compute,
+        *,
+        device: int = 0,
+        vram_fraction: float = 0.0,
+        timeout_s: float = 10.0,
+    ) -> Burner:
+        """Burn `utilization` of `compute` (and hold `vram_fraction` of the free GPU memory) for `duration_s`;
+        return once it burns. Its evidence goes to `state_file`."""
+        ...
+
+    def start_fault_proxy(self, pod: Pod, mode: str, state_file: Path, **settings: Any) -> FaultProxy:
+        """A proxy in front of the pod's HTTP and gRPC ports (`mode`: delay, reset, drop; `settings`:
+        latency_ms, jitter_ms, probability); `route_pod` then sends the gateway's traffic through it."""
         ...
 
     def camera_control(self, settings: dict[str, Any]) -> dict[str, Any]:

@@ -366,3 +366,26 @@ def stop_burner_pid(pid: int, timeout_s: float = 3.0) -> bool:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def free_vram_bytes(device: int) -> int | None:
+    """Free memory on GPU `device` now (NVML), or None when NVML does not answer."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            # CUDA_VISIBLE_DEVICES renumbers devices for CUDA (the burner's `device`), not for NVML
+            visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+            chosen = visible[device] if device < len(visible) else str(device)
+            handle = (
+                pynvml.nvmlDeviceGetHandleByIndex(int(chosen))
+                if chosen.isdigit()
+                else pynvml.nvmlDeviceGetHandleByUUID(chosen)
+            )
+            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as exc:  # noqa: BLE001 - ImportError, NVMLError, OSError: the record then says it is unknown
+        log.warning("could not read GPU %d's free memory from NVML: %s", device, exc)
+        return None

@@ -286,6 +286,10 @@ class ProxyProcess:
     def returncode(self) -> int | None:
         return self._helper.returncode
 
+    @property
+    def listen_ports(self) -> tuple[int, ...]:
+        return tuple(link.listen for link in self.links)
+
     def stats(self) -> dict[str, Any]:
         """Read the counters the proxy last wrote (refreshed every 0.25 s)."""
         return self._helper.state()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import FaultError, PlatformError
-from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats, poll
+from resilience.targets.base import Burner, Compute, FaultProxy, Pod, PodExit, RegionLink, TbfStats, poll
 from resilience.targets.clusters import KubernetesSpec
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,28 @@ class KubernetesTarget:
             f"{what} is not available on the kubernetes target yet (context {self.spec.context!r}); "
             "run this fault against the local platform"
         )
+
+    def compute(self, region: str | None) -> Compute:
+        raise self._missing("GPU saturation (a burner Job on the inference nodes, with DCGM evidence)")
+
+    def free_vram_bytes(self, device: int) -> int | None:
+        return None
+
+    def start_burner(
+        self,
+        utilization: float,
+        duration_s: float,
+        state_file: Path,
+        compute: Compute,
+        *,
+        device: int = 0,
+        vram_fraction: float = 0.0,
+        timeout_s: float = 10.0,
+    ) -> Burner:
+        raise self._missing("GPU saturation (a burner Job on the inference nodes, with DCGM evidence)")
+
+    def start_fault_proxy(self, pod: Pod, mode: str, state_file: Path, **settings: Any) -> FaultProxy:
+        raise self._missing("a fault proxy in front of a pod (latency, resets: Chaos Mesh NetworkChaos)")
 
     def route_pod(self, name: str, via: tuple[str, int, int] | None) -> dict[str, Any]:
         raise self._missing("re-pointing the gateway through a fault proxy (latency, resets)")

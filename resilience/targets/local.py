@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from pydantic import ValidationError
 
 from reference_platform.contracts import STATE_FILE as STATE_FILE
 from reference_platform.contracts import PlatformState
 from resilience.errors import FaultError, PlatformError, UsageError
-from resilience.targets import netfilter, regionnet
-from resilience.targets.base import Pod, PodExit, RegionLink, TbfStats, poll
+from resilience.targets import burner, faultproxy, netfilter, regionnet
+from resilience.targets.base import Compute, Pod, PodExit, RegionLink, TbfStats, poll
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,53 @@ class LocalPlatform:
         """Poll the supervisor until `predicate(pod)` holds; return that pod, or None on timeout."""
         return poll(
             lambda: next((p for p in [self.pod(name)] if p is not None and predicate(p)), None), timeout_s, poll_s
+        )
+
+    def compute(self, region: str | None) -> Compute:
+        if burner.gpu_present():
+            return Compute(gpu=True)
+        cpus: set[int] = set()
+        for pod in self.select(role="inference", region=region):
+            try:
+                cpus |= set(psutil.Process(pod.pid).cpu_affinity() or [])
+            except (psutil.Error, TypeError):
+                continue
+        return Compute(gpu=False, cpus=tuple(sorted(cpus)))
+
+    def free_vram_bytes(self, device: int) -> int | None:
+        return burner.free_vram_bytes(device)
+
+    def start_burner(
+        self,
+        utilization: float,
+        duration_s: float,
+        state_file: Path,
+        compute: Compute,
+        *,
+        device: int = 0,
+        vram_fraction: float = 0.0,
+        timeout_s: float = 10.0,
+    ) -> burner.BurnerProcess:
+        return burner.start_burner(
+            utilization,
+            duration_s,
+            state_file,
+            cpus=None if compute.gpu else list(compute.cpus),
+            gpu=compute.gpu,
+            device=device,
+            vram_fraction=vram_fraction,
+            log_path=self.state_dir / "logs" / "burner.log",
+            timeout_s=timeout_s,
+        )
+
+    def start_fault_proxy(self, pod: Pod, mode: str, state_file: Path, **settings: Any) -> faultproxy.ProxyProcess:
+        assert pod.http_port is not None and pod.grpc_port is not None
+        return faultproxy.start_proxy(
+            [(pod.host, pod.http_port), (pod.host, pod.grpc_port)],
+            mode,
+            state_file,
+            log_path=self.state_dir / "logs" / f"faultproxy-{pod.name}.log",
+            **settings,
         )
 
     def exit_of(self, pod: Pod, timeout_s: float) -> PodExit | None:
