@@ -21,6 +21,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from resilience.cli.dashboard import render_dashboard, since, step_text
+from resilience.engine import session
 from resilience.engine.live import LiveFeed, LiveView
 from resilience.engine.operator import Operator
 from resilience.model import EventKind, Verdict
@@ -65,7 +66,7 @@ class GameDay:
         self._stop = threading.Event()
         self._stdin_closed = False
         self._view: LiveView | None = None
-        self._feed = LiveFeed()
+        self._feed = LiveFeed(session.peek)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -171,7 +172,7 @@ class GameDay:
             self.operator.note(text.removeprefix("note ").removeprefix("n "))
 
     def _print_lines(self) -> None:
-        feed, state = LiveFeed(), _LineState()
+        feed, state = LiveFeed(session.peek), _LineState()
         while not self._stop.wait(0.25):
             try:
                 self._print_tick(feed, state)

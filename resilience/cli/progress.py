@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from resilience.engine import session
 from resilience.engine.live import LiveFeed
 
 
@@ -61,7 +62,7 @@ class RunProgress:
 
     def _follow(self) -> None:
         last_step: str | None = None
-        feed = LiveFeed()
+        feed = LiveFeed(session.peek)
         while not self._stop.wait(0.25):
             view = feed.view(with_pods=False)
             if view is None:

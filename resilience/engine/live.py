@@ -7,6 +7,7 @@ the report does not compute the same way (SLOs over the recent slices with `resi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from resilience.engine import session
@@ -62,7 +63,9 @@ class LiveFeed:
     once and kept; the recent SLO status and the pods are refreshed at most once a second.
     """
 
-    def __init__(self, refresh_s: float = 1.0) -> None:
+    def __init__(self, current: Callable[[], session.RunSession | None], refresh_s: float = 1.0) -> None:
+        """`current`: the run in progress, if any (the CLI passes `session.peek`: the displays read it)."""
+        self.current = current
         self.refresh_s = refresh_s
         self._run: session.RunSession | None = None
         self._reset(None)
@@ -81,7 +84,7 @@ class LiveFeed:
         return self._run
 
     def view(self, with_pods: bool = True) -> LiveView | None:
-        run = session.peek()
+        run = self.current()
         if run is None:
             return None
         if run is not self._run:  # the next run of a suite: nothing carries over
