@@ -64,6 +64,8 @@ class Detour:
     """Pod name -> its proxy."""
     unrestored: dict[str, str] = field(default_factory=dict)
     """Pod name -> why the gateway could not be pointed back at it (its ledger entry is kept for `recover`)."""
+    routed_at: dict[str, float] = field(default_factory=dict)
+    """Pod name -> when the gateway's traffic for it started going through its proxy (the fault landed)."""
 
     def check_restored(self) -> None:
         """Raise if a route was left through a proxy: the fault outlived its duration and the run must say so."""
@@ -76,13 +78,21 @@ class Detour:
 
 
 @contextlib.contextmanager
-def proxied(ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **proxy_args: Any) -> Iterator[Detour]:
+def proxied(
+    ctx: FaultContext,
+    kind: FaultKind,
+    pods: list[Pod],
+    mode: str,
+    on_routed: Callable[[Pod, float], None] | None = None,
+    **proxy_args: Any,
+) -> Iterator[Detour]:
     """Route the gateway's traffic for `pods` through fault proxies in `mode`; undo it all on exit.
 
     Each proxy starts before anything is re-pointed (harmless until then) and its ledger entry is
     written before the gateway is re-pointed, so `resilience recover` can always undo the route. A
     route that cannot be restored keeps its entry and is named in `Detour.unrestored`: the caller
-    settles its records, then calls `check_restored`, so the failure reaches the verdict.
+    settles its records, then calls `check_restored`, so the failure reaches the verdict. `on_routed(pod, at)`
+    hears each pod as its traffic goes through the proxy (an interrupt mid-way leaves a record of what landed).
     """
     detour = Detour()
     entries: dict[str, LedgerEntry] = {}
@@ -98,6 +108,9 @@ def proxied(ctx: FaultContext, kind: FaultKind, pods: list[Pod], mode: str, **pr
             entries[pod.name] = ctx.book.record(kind, pod.label, undo)
             http, grpc = proxy.listen_ports
             ctx.platform.route_pod(pod.name, ("127.0.0.1", http, grpc))
+            detour.routed_at[pod.name] = time.time()
+            if on_routed is not None:
+                on_routed(pod, detour.routed_at[pod.name])
         yield detour
     finally:
         for name in detour.proxies:
@@ -126,9 +139,12 @@ def held_through_proxies(
 
     Raises FaultError (after settling the records) when a route could not be restored.
     """
-    with proxied(ctx, kind, pods, mode, **proxy_args) as detour:
-        at = time.time()
-        slots = {p.name: ctx.pending(FaultRecord(kind, p.label, at, False, {"mechanism": "proxy"})) for p in pods}
+    slots: dict[str, int] = {}
+
+    def routed(pod: Pod, at: float) -> None:
+        slots[pod.name] = ctx.pending(FaultRecord(kind, pod.label, at, False, {"mechanism": "proxy"}))
+
+    with proxied(ctx, kind, pods, mode, on_routed=routed, **proxy_args) as detour:
         healed = _hold(duration_s)
         stats = {name: p.stats() for name, p in detour.proxies.items()}
     records = []
@@ -137,6 +153,7 @@ def held_through_proxies(
         still_on = detour.unrestored.get(pod.name)
         if still_on is not None:
             evidence = evidence | {"route_restore_failed": still_on}
+        at = detour.routed_at[pod.name]
         rec = FaultRecord(kind, pod.label, at, landed, evidence, None if still_on else healed, error)
         records.append(ctx.settle(slots[pod.name], rec))
     detour.check_restored()

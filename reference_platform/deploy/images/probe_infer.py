@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             outcome.append("")
         except ProbeError as exc:
             outcome.append(str(exc))
+        except TimeoutError:  # a socket operation ran out of the time: the same verdict as the deadline's
+            outcome.append(f"no answer within {args.timeout_s:g} s")
         except (OSError, http.client.HTTPException) as exc:
             outcome.append(f"request failed: {type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - anything unforeseen fails the probe, never passes it
