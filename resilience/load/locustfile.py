@@ -161,6 +161,7 @@ class OpenLoopUser(User):
             stopping=lambda: bool(_state["stopping"]),
             # constant arrivals over N workers interleave: worker k starts k gaps of the whole rate later
             phase_s=(self.worker - 1) / points[0][1] * self.share if constant and self.worker else 0.0,
+            from_now=DISTRIBUTED,
         )
         ended_at = time.time()
         pool.join(timeout=self.opts.request_timeout + 1.0)

@@ -150,6 +150,7 @@ class OpenLoop:
         stopping: Callable[[], bool],
         rng: random.Random | None = None,
         phase_s: float = 0.0,
+        from_now: bool = False,
     ) -> gevent.pool.Group:
         """Schedule requests from now until `stopping()`; return the group still sending.
 
@@ -159,7 +160,9 @@ class OpenLoop:
         """
         rng = rng or random.Random()
         rec = self.recorder
-        offset, n = max(0.0, time.monotonic() - rec.mono0) + phase_s, 0
+        # one process: from the recorder's origin, as it always did; a worker joining a shared origin late starts
+        # at the present instead of sending the schedule it missed in a burst
+        offset, n = (max(0.0, time.monotonic() - rec.mono0) if from_now else 0.0) + phase_s, 0
         pool = gevent.pool.Group()
         while not stopping():
             intended = rec.mono0 + offset
